@@ -1,0 +1,254 @@
+"""The run configuration: one YAML file, validated with clear errors.
+
+The CLI reads this file and maps it onto the typed parameters of the reference
+pipelines; the executors receive the same values as plain arguments.
+
+>>> from kfp_governance.config import GovernanceConfig
+>>> cfg = GovernanceConfig.model_validate({"data": {"uri": "adult.csv", "label": "loan",
+...                                                  "positive_label": ">50K"}})
+>>> cfg.split.eval_fraction, cfg.training.estimator
+(0.2, 'hist_gradient_boosting')
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from kfp_governance.errors import ConfigError
+
+ESTIMATORS = ("logistic_regression", "random_forest", "hist_gradient_boosting")
+_COMPARISON = re.compile(r"^\s*(>=|<=|==|!=|>|<)\s*(-?\d+(?:\.\d+)?)\s*$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ProtectedAttribute(_Strict):
+    """A protected attribute and which of its values is the privileged group.
+
+    ``privileged`` is either a value of the column (``Male``) or, for numeric
+    columns, a comparison with a number (``">=25"``).
+
+    >>> ProtectedAttribute(name="age", privileged=">=25").comparison
+    ('>=', 25.0)
+    >>> ProtectedAttribute(name="gender", privileged="Male").comparison is None
+    True
+    """
+
+    name: str
+    privileged: str | int | float
+
+    @property
+    def comparison(self) -> tuple[str, float] | None:
+        if not isinstance(self.privileged, str):
+            return None
+        match = _COMPARISON.match(self.privileged)
+        return (match.group(1), float(match.group(2))) if match else None
+
+
+class DataConfig(_Strict):
+    uri: str
+    format: Literal["csv", "parquet", "auto"] = "auto"
+    label: str
+    positive_label: str
+    features: list[str] | None = None
+    na_values: list[str] = Field(default_factory=list)
+    protected_attributes: list[ProtectedAttribute] = Field(default_factory=list)
+
+    @field_validator("positive_label", mode="before")
+    @classmethod
+    def _label_as_text(cls, value: Any) -> str:
+        return str(value)
+
+    @model_validator(mode="after")
+    def _label_is_not_a_feature(self) -> "DataConfig":
+        if self.features is not None:
+            if not self.features:
+                raise ValueError("data.features is empty: list the feature columns or omit the key")
+            if self.label in self.features:
+                raise ValueError(f"data.features lists the label column {self.label!r}")
+            dupes = sorted({f for f in self.features if self.features.count(f) > 1})
+            if dupes:
+                raise ValueError(f"data.features lists {dupes} more than once")
+        names = [p.name for p in self.protected_attributes]
+        if self.label in names:
+            raise ValueError(f"the label {self.label!r} cannot be a protected attribute")
+        if len(set(names)) != len(names):
+            raise ValueError(f"data.protected_attributes names an attribute twice: {names}")
+        return self
+
+    def resolved_format(self) -> str:
+        """``csv`` or ``parquet``: the configured format, or the one the URI's ending implies."""
+        if self.format != "auto":
+            return self.format
+        name = self.uri.lower()
+        if name.endswith((".parquet", ".pq")):
+            return "parquet"
+        return "csv"
+
+
+class SplitConfig(_Strict):
+    eval_fraction: float = Field(0.2, gt=0.0, lt=1.0)
+    seed: int = 42
+
+
+class TrainingConfig(_Strict):
+    estimator: str = "hist_gradient_boosting"
+    params: dict[str, Any] = Field(default_factory=dict)
+    seed: int = 0
+
+    @field_validator("estimator")
+    @classmethod
+    def _known_estimator(cls, value: str) -> str:
+        if value not in ESTIMATORS:
+            raise ValueError(f"unknown estimator {value!r}; choose one of {', '.join(ESTIMATORS)}")
+        return value
+
+
+class DriftThresholds(_Strict):
+    """Thresholds for drift (against baseline statistics) and skew comparators.
+
+    ``numeric`` is a Jensen-Shannon divergence, ``categorical`` an L-infinity
+    distance; ``features`` overrides either for named features.
+    """
+
+    numeric: float = Field(0.1, gt=0.0, le=1.0)
+    categorical: float = Field(0.1, gt=0.0, le=1.0)
+    features: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("features")
+    @classmethod
+    def _in_range(cls, value: dict[str, float]) -> dict[str, float]:
+        for name, threshold in value.items():
+            if not 0.0 < threshold <= 1.0:
+                raise ValueError(f"drift threshold for {name!r} is {threshold}; use 0 < t <= 1")
+        return value
+
+
+class ValidationConfig(_Strict):
+    baseline_statistics: str | None = None
+    schema_uri: str | None = Field(None, alias="schema")
+    drift_thresholds: DriftThresholds = Field(default_factory=DriftThresholds)
+    runner: str = "InProcess"
+    beam_options: list[str] = Field(default_factory=list)
+
+
+class FairnessConfig(_Strict):
+    min_group_size: int = Field(30, ge=1)
+    bootstrap_samples: int = Field(200, ge=0, le=10_000)
+    seed: int = 0
+
+
+class ExplainConfig(_Strict):
+    time_budget_s: float = Field(20.0, gt=0)
+    max_samples: int = Field(1000, ge=10)
+    seed: int = 0
+
+
+class GovernanceConfig(_Strict):
+    """The whole run configuration; unknown keys are errors, not ignored."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, protected_namespaces=())
+
+    data: DataConfig
+    split: SplitConfig = Field(default_factory=SplitConfig)
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    validation: ValidationConfig = Field(default_factory=ValidationConfig)
+    fairness: FairnessConfig = Field(default_factory=FairnessConfig)
+    explain: ExplainConfig = Field(default_factory=ExplainConfig)
+    gates: dict[str, Any] | None = None
+    model_card: dict[str, Any] = Field(default_factory=dict)
+
+
+def format_validation_error(err: ValidationError, source: str) -> str:
+    """One readable line per problem: the key path, what is wrong, the bad value."""
+    lines = []
+    for problem in err.errors():
+        where = ".".join(str(part) for part in problem["loc"]) or "(top level)"
+        message = problem["msg"].removeprefix("Value error, ")
+        if problem["type"] == "extra_forbidden":
+            message = "unknown key (check its spelling against the README's config reference)"
+        elif problem["type"] == "missing":
+            message = "required key is missing"
+        value = problem.get("input")
+        shown = "" if problem["type"] in ("missing", "extra_forbidden") or isinstance(value, dict) else f" (got {value!r})"
+        lines.append(f"{where}: {message}{shown}")
+    return f"invalid config {source}: " + "; ".join(lines)
+
+
+def parse_config(raw: Any, source: str = "<config>") -> GovernanceConfig:
+    """Validate an already-parsed mapping; raise :class:`ConfigError` naming each bad key."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config {source} must be a YAML mapping, got {type(raw).__name__}",
+                          fix="start the file with keys such as 'data:'")
+    try:
+        return GovernanceConfig.model_validate(raw)
+    except ValidationError as err:
+        raise ConfigError(format_validation_error(err, source),
+                          fix="correct the keys named above (see 'Configuration' in the README)") from None
+
+
+def load_config(path: str | Path) -> GovernanceConfig:
+    """Read and validate a YAML config file.
+
+    Relative data and baseline paths are resolved against the file's folder,
+    so a config works wherever it is run from.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {str(path)!r} does not exist", fix="pass --config with an existing YAML file")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or str(err)
+        raise ConfigError(f"config {str(path)!r} is not valid YAML{where}: {problem}",
+                          fix="correct the YAML syntax there") from None
+    if raw is None:
+        raise ConfigError(f"config {str(path)!r} is empty", fix="add at least the 'data:' section")
+    config = parse_config(raw, repr(str(path)))
+    base = path.resolve().parent
+    config.data.uri = _resolve(config.data.uri, base)
+    if config.validation.baseline_statistics:
+        config.validation.baseline_statistics = _resolve(config.validation.baseline_statistics, base)
+    if config.validation.schema_uri:
+        config.validation.schema_uri = _resolve(config.validation.schema_uri, base)
+    return config
+
+
+def _resolve(uri: str, base: Path) -> str:
+    if "://" in uri or Path(uri).is_absolute():
+        return uri
+    return str((base / uri).resolve())
+
+
+def default_config() -> GovernanceConfig:
+    """The configuration of ``kfp-governance run`` with no ``--config``: UCI Adult, bundled."""
+    from kfp_governance.datasets import adult_csv_path
+
+    return GovernanceConfig.model_validate(
+        {
+            "data": {
+                "uri": str(adult_csv_path()),
+                "format": "csv",
+                "label": "loan",
+                "positive_label": ">50K",
+                "na_values": ["?"],
+                "protected_attributes": [
+                    {"name": "gender", "privileged": "Male"},
+                    {"name": "ethnicity", "privileged": "White"},
+                ],
+            },
+            "model_card": {
+                "intended_use": "Demonstration of governed training on UCI Adult (income above 50K).",
+                "limitations": "1994 US census data; not for decisions about real people.",
+            },
+        }
+    )
