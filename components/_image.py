@@ -1,0 +1,42 @@
+"""Where component images come from: ``<registry>/<family>:<tag>``.
+
+One place decides every image, as google-cloud-pipeline-components does:
+the tag equals the package version, and a platform team points the registry
+at its own mirror (air-gapped clusters) when it compiles:
+
+* ``KFP_GOVERNANCE_IMAGE_REGISTRY``: registry and path prefix
+  (default ``ghcr.io/kfp-governance``);
+* ``KFP_GOVERNANCE_IMAGE_TAG``: the tag, or a digest written ``@sha256:...``
+  to pin by digest (default: the package version).
+
+The variables are read when this module is first imported, i.e. at compile
+time, so set them before importing ``kfp_governance.components``.
+
+>>> image_for("training").endswith(":" + __import__("kfp_governance").__version__)
+True
+"""
+
+from __future__ import annotations
+
+import os
+
+from kfp_governance import __version__
+
+DEFAULT_REGISTRY = "ghcr.io/kfp-governance"
+FAMILIES = ("validation", "training", "registry", "serving")
+
+
+def image_for(family: str) -> str:
+    """The image reference of a runtime family (``validation``, ``training``, ``registry``, ``serving``)."""
+    if family not in FAMILIES:
+        raise ValueError(f"unknown image family {family!r}; expected one of {FAMILIES}")
+    registry = os.environ.get("KFP_GOVERNANCE_IMAGE_REGISTRY", DEFAULT_REGISTRY).rstrip("/")
+    tag = os.environ.get("KFP_GOVERNANCE_IMAGE_TAG", __version__)
+    separator = "" if tag.startswith("@") else ":"
+    return f"{registry}/kfp-governance-{family}{separator}{tag}"
+
+
+VALIDATION_IMAGE = image_for("validation")
+TRAINING_IMAGE = image_for("training")
+REGISTRY_IMAGE = image_for("registry")
+SERVING_IMAGE = image_for("serving")

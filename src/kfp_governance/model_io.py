@@ -1,0 +1,78 @@
+"""How a trained model is stored, and how it is loaded only after its hash checks.
+
+A model artifact is a directory::
+
+    model.joblib        the fitted scikit-learn Pipeline
+    model_record.json   what produced it: versions, features, label, params,
+                        training data hash, and the sha256 of model.joblib
+
+Every reader (evaluation, fairness, explanations, registration, serving)
+goes through :func:`load_model`, which refuses a file whose sha256 differs
+from the recorded one.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from kfp_governance.errors import EvidenceError, IntegrityError
+from kfp_governance.hashing import sha256_file
+
+MODEL_FILE = "model.joblib"
+RECORD_FILE = "model_record.json"
+
+
+def save_model(estimator: Any, directory: str | Path, record: dict[str, Any]) -> dict[str, Any]:
+    """Write ``estimator`` and its record into ``directory``; return the record with the file's sha256."""
+    import joblib
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    model_path = directory / MODEL_FILE
+    joblib.dump(estimator, model_path)
+    full_record = dict(record, model_file=MODEL_FILE, model_sha256=sha256_file(model_path))
+    (directory / RECORD_FILE).write_text(json.dumps(full_record, indent=2, sort_keys=True), encoding="utf-8")
+    return full_record
+
+
+def read_record(directory: str | Path) -> dict[str, Any]:
+    """The model's record (``model_record.json``)."""
+    path = Path(directory) / RECORD_FILE
+    if not path.is_file():
+        raise EvidenceError(f"model directory {str(directory)!r} has no {RECORD_FILE}",
+                            fix="pass a model written by train_model")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def verify_model(directory: str | Path, expected_sha256: str | None = None) -> Path:
+    """Check ``model.joblib`` against ``expected_sha256`` (or the record's) and return its path."""
+    directory = Path(directory)
+    model_path = directory / MODEL_FILE
+    if not model_path.is_file():
+        raise EvidenceError(f"model directory {str(directory)!r} has no {MODEL_FILE}",
+                            fix="pass a model written by train_model")
+    expected = expected_sha256 or read_record(directory).get("model_sha256")
+    if not expected:
+        raise IntegrityError(f"no sha256 is recorded for {str(model_path)!r}",
+                             fix="retrain the model so that its hash is recorded")
+    actual = sha256_file(model_path)
+    if actual != expected:
+        raise IntegrityError(
+            f"model file {str(model_path)!r} has sha256 {actual}, but {expected} was recorded",
+            fix="the file changed after training: use the artifact train_model wrote",
+        )
+    return model_path
+
+
+def load_model(directory: str | Path, expected_sha256: str | None = None) -> Any:
+    """Load the fitted estimator after verifying its sha256.
+
+    ``expected_sha256`` defaults to the hash in ``model_record.json``; pass the
+    hash carried in artifact metadata to make the check independent of the
+    directory's own record.
+    """
+    import joblib
+
+    return joblib.load(verify_model(directory, expected_sha256))
