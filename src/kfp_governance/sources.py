@@ -42,10 +42,11 @@ def source_size(uri: str, what: str = "data.uri") -> int:
 
 
 @contextmanager
-def open_source(uri: str) -> Iterator[BinaryIO]:
-    """A binary input stream over the raw bytes at ``uri``."""
+def open_source(uri: str, random_access: bool = False) -> Iterator[BinaryIO]:
+    """A binary input stream over the raw bytes at ``uri`` (seekable with ``random_access``)."""
     filesystem, path = _filesystem(uri)
-    with filesystem.open_input_stream(path, compression=None) as stream:
+    opener = filesystem.open_input_file if random_access else filesystem.open_input_stream
+    with (opener(path) if random_access else opener(path, compression=None)) as stream:
         yield stream
 
 

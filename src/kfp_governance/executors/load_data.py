@@ -66,7 +66,7 @@ def read_table(data: DataConfig):
         raise DataError(f"data.uri {data.uri!r} is empty (0 bytes)", fix="point data.uri at a file with a header and rows")
     fmt = data.resolved_format()
     try:
-        with open_source(data.uri) as raw:
+        with open_source(data.uri, random_access=fmt == "parquet") as raw:
             if fmt == "parquet":
                 table = pq.read_table(raw)
             else:

@@ -1,0 +1,125 @@
+"""The CLI as a user meets it: one command runs everything; every mistake is one clear message."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import run_cli
+
+
+def _csv(tmp_path, n=400, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=n)
+    frame = pd.DataFrame({
+        "x": x,
+        "color": rng.choice(["red", "green", "blue"], size=n),
+        "sex": rng.choice(["F", "M"], size=n),
+        "approved": np.where(x + rng.normal(scale=0.5, size=n) > 0, "yes", "no"),
+    })
+    path = tmp_path / "user.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def _config(tmp_path, body: str):
+    path = tmp_path / "config.yaml"
+    path.write_text(body)
+    return path
+
+
+USER_CONFIG = """
+data:
+  uri: user.csv
+  label: approved
+  positive_label: "yes"
+  protected_attributes: [{name: sex, privileged: M}]
+split: {eval_fraction: 0.25, seed: 1}
+training: {estimator: logistic_regression, params: {C: 0.5}}
+"""
+
+
+@pytest.fixture(scope="module")
+def default_run(tmp_path_factory):
+    output = tmp_path_factory.mktemp("run")
+    result = run_cli("run", "--output", str(output))
+    return result, output
+
+
+def test_default_run_on_bundled_data(default_run):
+    result, output = default_run
+    assert result.returncode == 0, result.stdout + result.stderr
+    summary = json.loads((output / "summary.json").read_text())
+    assert summary["data"]["rows"] == 32561
+    assert summary["metrics"]["roc_auc"] > 0.85
+    assert {t["name"] for t in summary["tasks"]} >= {"load-data", "train-model", "evaluate-model"}
+    assert "roc_auc" in result.stdout and "load-data" in result.stdout
+
+
+def test_run_on_a_user_csv(tmp_path):
+    _csv(tmp_path)
+    config = _config(tmp_path, USER_CONFIG)
+    result = run_cli("run", "--config", str(config), "--output", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["data"]["rows"] == 400 and summary["data"]["eval_rows"] == 100
+    assert summary["model"]["estimator"] == "logistic_regression"
+
+
+BAD_INPUTS = {
+    "file missing": ("data:\n  uri: nowhere.csv\n  label: approved\n  positive_label: 'yes'\n",
+                     "data.uri '", "does not exist"),
+    "empty file": ("data:\n  uri: empty.csv\n  label: approved\n  positive_label: 'yes'\n", "empty.csv", "is empty"),
+    "label missing": ("data:\n  uri: user.csv\n  label: income\n  positive_label: 'yes'\n",
+                      "label column 'income'", "set data.label"),
+    "one class": ("data:\n  uri: oneclass.csv\n  label: approved\n  positive_label: 'yes'\n",
+                  "one class only", "both outcomes"),
+    "feature missing": ("data:\n  uri: user.csv\n  label: approved\n  positive_label: 'yes'\n  features: [x, size]\n",
+                        "['size']", "data.features"),
+    "protected attribute missing": ("data:\n  uri: user.csv\n  label: approved\n  positive_label: 'yes'\n"
+                                    "  protected_attributes: [{name: race, privileged: w}]\n",
+                                    "protected attribute(s) ['race']", "data.protected_attributes"),
+    "unparseable config": ("data: {uri: user.csv, label: [approved\n", "not valid YAML at line", "fix"),
+    "unknown estimator": ("data: {uri: user.csv, label: approved, positive_label: 'yes'}\n"
+                          "training: {estimator: svm}\n", "unknown estimator 'svm'", "logistic_regression"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_input_is_one_clear_message(tmp_path, case):
+    body, *expected = BAD_INPUTS[case]
+    _csv(tmp_path)
+    (tmp_path / "empty.csv").write_text("")
+    pd.DataFrame({"x": [1, 2, 3], "approved": ["yes"] * 3}).to_csv(tmp_path / "oneclass.csv", index=False)
+    result = run_cli("run", "--config", str(_config(tmp_path, body)), "--output", str(tmp_path / "out"))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    error_lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(error_lines) == 1 and error_lines[0].startswith("error:"), result.stderr
+    for text in expected:
+        assert text in error_lines[0]
+    assert not (tmp_path / "out" / "summary.json").exists()
+
+
+def test_error_inside_a_task_is_reported_cleanly(tmp_path):
+    _csv(tmp_path)
+    config = _config(tmp_path, USER_CONFIG.replace("{C: 0.5}", "{depth: 3}"))
+    result = run_cli("run", "--config", str(config), "--output", str(tmp_path / "out"))
+    assert result.returncode == 2
+    assert "train_model: training.params: Invalid parameter 'depth'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_config_file(tmp_path):
+    result = run_cli("check-config", str(tmp_path / "none.yaml"))
+    assert result.returncode == 2 and "does not exist" in result.stderr
+
+
+def test_version():
+    from kfp_governance import __version__
+
+    result = run_cli("--version")
+    assert result.returncode == 0 and __version__ in result.stdout
