@@ -74,3 +74,12 @@ def test_privileged_comparison_parses():
     age, sex = config.data.protected_attributes
     assert age.comparison == (">=", 25.0)
     assert sex.comparison is None
+
+
+def test_example_config_equals_the_built_in_default():
+    from pathlib import Path
+
+    from kfp_governance.config import default_config
+
+    example = load_config(Path(__file__).resolve().parents[1] / "examples" / "adult.yaml")
+    assert example.model_dump() == default_config().model_dump()
