@@ -20,6 +20,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from kfp_governance.errors import ConfigError
+from kfp_governance.gate.policy import GatePolicy
+from kfp_governance.validation_errors import problems
 
 ESTIMATORS = ("logistic_regression", "random_forest", "hist_gradient_boosting")
 _COMPARISON = re.compile(r"^\s*(>=|<=|==|!=|>|<)\s*(-?\d+(?:\.\d+)?)\s*$")
@@ -162,24 +164,13 @@ class GovernanceConfig(_Strict):
     validation: ValidationConfig = Field(default_factory=ValidationConfig)
     fairness: FairnessConfig = Field(default_factory=FairnessConfig)
     explain: ExplainConfig = Field(default_factory=ExplainConfig)
-    gates: dict[str, Any] | None = None
+    gates: GatePolicy | None = None
     model_card: dict[str, Any] = Field(default_factory=dict)
 
 
 def format_validation_error(err: ValidationError, source: str) -> str:
-    """One readable line per problem: the key path, what is wrong, the bad value."""
-    lines = []
-    for problem in err.errors():
-        where = ".".join(str(part) for part in problem["loc"]) or "(top level)"
-        message = problem["msg"].removeprefix("Value error, ")
-        if problem["type"] == "extra_forbidden":
-            message = "unknown key (check its spelling against the README's config reference)"
-        elif problem["type"] == "missing":
-            message = "required key is missing"
-        value = problem.get("input")
-        shown = "" if problem["type"] in ("missing", "extra_forbidden") or isinstance(value, dict) else f" (got {value!r})"
-        lines.append(f"{where}: {message}{shown}")
-    return f"invalid config {source}: " + "; ".join(lines)
+    """One readable clause per problem: the key path, what is wrong, the bad value."""
+    return f"invalid config {source}: " + "; ".join(problems(err))
 
 
 def parse_config(raw: Any, source: str = "<config>") -> GovernanceConfig:

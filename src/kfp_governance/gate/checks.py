@@ -1,0 +1,191 @@
+"""Each threshold of a policy, turned into a check with a verdict.
+
+A check is plain data: which metric, its value, the threshold, the
+comparison and the verdict (``pass``, ``fail`` or ``skipped`` with a
+reason). Missing or undefined evidence fails; it never passes silently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from kfp_governance.gate.policy import LOWER_IS_BETTER, FairnessThresholds, GatePolicy
+
+PASS, FAIL, SKIPPED = "pass", "fail", "skipped"
+
+
+@dataclass
+class Check:
+    name: str
+    kind: str
+    metric: str
+    value: float | None
+    threshold: float | None
+    comparison: str
+    verdict: str
+    reason: str = ""
+    attribute: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _compare(value: float, comparison: str, threshold: float) -> bool:
+    return value >= threshold if comparison == ">=" else value <= threshold
+
+
+def _threshold_check(name: str, kind: str, metric: str, value: float | None, comparison: str,
+                     threshold: float, **extra: Any) -> Check:
+    if value is None:
+        return Check(name, kind, metric, None, threshold, comparison, FAIL, "value missing from the evidence", **extra)
+    verdict = PASS if _compare(value, comparison, threshold) else FAIL
+    return Check(name, kind, metric, value, threshold, comparison, verdict, **extra)
+
+
+def evidence_checks(policy: GatePolicy, evidence: dict[str, Any | None], attributes: list[str]) -> list[Check]:
+    """Every required piece of evidence is present; fairness covers every configured attribute."""
+    checks = []
+    for name in policy.require:
+        present = evidence.get(name) is not None
+        checks.append(Check(f"evidence:{name}", "evidence", name, None, None, "present",
+                            PASS if present else FAIL, "" if present else f"no {name} evidence was given"))
+    fairness = evidence.get("fairness")
+    if "fairness" in policy.require and fairness is not None:
+        measured = set((fairness.get("attributes") or {}))
+        for attribute in attributes:
+            ok = attribute in measured
+            checks.append(Check(f"evidence:fairness:{attribute}", "evidence", "fairness", None, None, "present",
+                                PASS if ok else FAIL, "" if ok else f"no fairness result for {attribute!r}",
+                                attribute=attribute))
+        if not attributes:
+            checks.append(Check("evidence:fairness:attributes", "evidence", "fairness", None, None, "present", FAIL,
+                                "no protected attribute is configured, so fairness cannot be judged; set "
+                                "data.protected_attributes or remove 'fairness' from gates.require"))
+    return checks
+
+
+def performance_checks(policy: GatePolicy, evaluation: dict[str, Any] | None) -> list[Check]:
+    """Minimum metric values and the maximum log loss, on the eval split."""
+    metrics = (evaluation or {}).get("metrics", {})
+    checks = [_threshold_check(f"min_{m}", "performance", m, metrics.get(m), ">=", t)
+              for m, t in policy.min_metric_thresholds().items()]
+    if policy.max_log_loss is not None:
+        checks.append(_threshold_check("max_log_loss", "performance", "log_loss", metrics.get("log_loss"), "<=",
+                                       policy.max_log_loss))
+    return checks
+
+
+def regression_checks(policy: GatePolicy, evaluation: dict[str, Any] | None) -> list[Check]:
+    """How much worse than the champion, both scored on the same eval rows; skipped without a champion."""
+    champion = (evaluation or {}).get("champion")
+    checks = []
+    for metric, allowed in sorted(policy.max_regression.items()):
+        name = f"max_regression:{metric}"
+        if not champion:
+            checks.append(Check(name, "regression", metric, None, allowed, "regression <=", SKIPPED,
+                                "no champion yet: nothing to regress from (first model)"))
+            continue
+        delta = evaluation.get("deltas", {}).get(metric)
+        regression = None if delta is None else (delta if metric in LOWER_IS_BETTER else -delta)
+        check = _threshold_check(name, "regression", metric, regression, "<=", allowed)
+        check.comparison = "regression <="
+        check.reason = check.reason or (f"challenger {evaluation['metrics'][metric]:.4f} vs champion "
+                                        f"{champion['metrics'][metric]:.4f}")
+        checks.append(check)
+    return checks
+
+
+def _judged_gap(entry: dict[str, Any], judge: str) -> tuple[float | None, str]:
+    value, interval = entry.get("value"), entry.get("interval")
+    if value is None:
+        return None, ""
+    if judge == "point":
+        return abs(value), "point estimate"
+    if not interval or None in interval:
+        return None, "no bootstrap interval to judge by (fairness.bootstrap_samples is 0)"
+    low, high = interval
+    if judge == "conservative":
+        return max(abs(low), abs(high)), "95% interval bound farthest from 0"
+    return (0.0 if low <= 0.0 <= high else min(abs(low), abs(high))), "95% interval bound nearest to 0"
+
+
+def _judged_ratio(entry: dict[str, Any], judge: str) -> tuple[float | None, str]:
+    """Disparate impact as min(DI, 1/DI): 1 is parity; bias against either group lowers it."""
+    def sym(x: float) -> float:
+        return min(x, 1 / x) if x > 0 else 0.0
+
+    value, interval = entry.get("value"), entry.get("interval")
+    if value is None:
+        return None, ""
+    if judge == "point":
+        return sym(value), "point estimate, min(DI, 1/DI)"
+    if not interval or None in interval:
+        return None, "no bootstrap interval to judge by (fairness.bootstrap_samples is 0)"
+    low, high = interval
+    if judge == "conservative":
+        return min(sym(low), sym(high)), "95% interval bound farthest from parity, min(DI, 1/DI)"
+    return (1.0 if low <= 1.0 <= high else max(sym(low), sym(high))), "95% interval bound nearest parity"
+
+
+def _fairness_check(name: str, attribute: str, metric: str, entry: dict[str, Any] | None, comparison: str,
+                    threshold: float, judged: tuple[float | None, str], allow_insufficient: bool) -> Check:
+    if entry is None:
+        return Check(name, "fairness", metric, None, threshold, comparison, FAIL,
+                     f"{metric} missing from the fairness evidence", attribute)
+    status = entry.get("status", "ok")
+    value, how = judged
+    if status == "undefined" or value is None:
+        return Check(name, "fairness", metric, None, threshold, comparison, FAIL,
+                     entry.get("reason") or how or f"{metric} is undefined", attribute)
+    if status == "insufficient":
+        reason = f"a group is smaller than the minimum size (group sizes {entry.get('group_sizes')})"
+        verdict = SKIPPED if allow_insufficient else FAIL
+        return Check(name, "fairness", metric, value, threshold, comparison, verdict, reason, attribute)
+    check = _threshold_check(name, "fairness", metric, value, comparison, threshold, attribute=attribute)
+    check.reason = how
+    return check
+
+
+def fairness_checks(policy: GatePolicy, fairness: dict[str, Any] | None, attributes: list[str],
+                    section: str = "model") -> list[Check]:
+    """Absolute gaps and disparate impact of the model's predictions, per protected attribute."""
+    checks = []
+    measured = (fairness or {}).get("attributes") or {}
+    for attribute in attributes:
+        thresholds: FairnessThresholds = policy.fairness.for_attribute(attribute)
+        metrics = ((measured.get(attribute) or {}).get(section) or {}).get("metrics") or {}
+        for metric, threshold in sorted(thresholds.max_gap.items()):
+            entry = metrics.get(metric)
+            judged = _judged_gap(entry, policy.fairness.judge) if entry else (None, "")
+            checks.append(_fairness_check(f"max_gap:{attribute}:{metric}", attribute, metric, entry, "abs <=",
+                                          threshold, judged, policy.fairness.allow_insufficient))
+        if thresholds.min_disparate_impact is not None:
+            entry = metrics.get("disparate_impact")
+            judged = _judged_ratio(entry, policy.fairness.judge) if entry else (None, "")
+            checks.append(_fairness_check(f"min_disparate_impact:{attribute}", attribute, "disparate_impact", entry,
+                                          "min(DI, 1/DI) >=", thresholds.min_disparate_impact, judged,
+                                          policy.fairness.allow_insufficient))
+    return checks
+
+
+def data_checks(policy: GatePolicy, validation: dict[str, Any] | None) -> list[Check]:
+    """Data anomalies (eval against the schema) and drifted features (against the baseline)."""
+    if validation is None:
+        return [Check("max_anomalies", "data", "anomalies", None, policy.max_anomalies, "<=", FAIL,
+                      "no validation evidence")]
+    anomalies = validation.get("anomaly_count")
+    checks = [_threshold_check("max_anomalies", "data", "anomalies", anomalies, "<=", policy.max_anomalies)]
+    if anomalies:
+        features = sorted({a.get("feature") or "(dataset)" for a in validation.get("anomalies", [])})
+        checks[0].reason = "anomalous: " + ", ".join(features)
+    if validation.get("baseline_statistics"):
+        drifted = validation.get("drifted_features") or []
+        check = _threshold_check("max_drifted_features", "data", "drifted_features", len(drifted), "<=",
+                                 policy.max_drifted_features)
+        check.reason = ("drifted: " + ", ".join(drifted)) if drifted else "against the baseline statistics"
+        checks.append(check)
+    else:
+        checks.append(Check("max_drifted_features", "data", "drifted_features", None, policy.max_drifted_features,
+                            "<=", SKIPPED, "no baseline statistics: drift not measured (first window)"))
+    return checks
