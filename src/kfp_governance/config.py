@@ -153,6 +153,27 @@ class ExplainConfig(_Strict):
     seed: int = 0
 
 
+class Owner(_Strict):
+    name: str
+    contact: str = ""
+
+
+class ModelCardConfig(_Strict):
+    """What people must write themselves: intended use, limitations, owners. Everything else
+    in the model card comes from the run's evidence."""
+
+    name: str = ""
+    overview: str = ""
+    owners: list[Owner] = Field(default_factory=list)
+    intended_use: str = ""
+    users: list[str] = Field(default_factory=list)
+    limitations: str = ""
+    tradeoffs: str = ""
+    ethical_considerations: list[str] = Field(default_factory=list)
+    risk_notes: list[str] = Field(default_factory=list)
+    license: str = ""
+
+
 class GovernanceConfig(_Strict):
     """The whole run configuration; unknown keys are errors, not ignored."""
 
@@ -165,7 +186,7 @@ class GovernanceConfig(_Strict):
     fairness: FairnessConfig = Field(default_factory=FairnessConfig)
     explain: ExplainConfig = Field(default_factory=ExplainConfig)
     gates: GatePolicy | None = None
-    model_card: dict[str, Any] = Field(default_factory=dict)
+    model_card: ModelCardConfig = Field(default_factory=ModelCardConfig)
 
 
 def format_validation_error(err: ValidationError, source: str) -> str:
