@@ -451,3 +451,19 @@ def test_html_report_is_self_contained(adult):
     for attribute in adult["attributes"]:
         assert f"<h2>{attribute.name} " in html
     assert "age &gt;= 25" in html and "Equal opportunity difference" in html
+
+
+def test_split_groups_on_column_kinds():
+    from kfp_governance.fairness.groups import split_groups
+
+    def masks(values, privileged, dtype=None):
+        g = split_groups(pd.Series(values, dtype=dtype), ProtectedAttribute(name="a", privileged=privileged))
+        return g.privileged.tolist(), g.unprivileged.tolist(), g.missing
+
+    assert masks(["x", None, "y", "x"], "x") == ([True, False, False, True], [False, False, True, False], 1)
+    assert masks(["x", None, "y"], "x", "category") == ([True, False, False], [False, False, True], 1)
+    assert masks([True, False, None], "True", "boolean") == ([True, False, False], [False, True, False], 1)
+    assert masks([1.0, 2.0, np.nan], 2) == ([False, True, False], [True, False, False], 1)
+    assert masks([1, 2, 3], "2") == ([False, True, False], [True, False, True], 0)
+    assert masks([20, 25, 30], "<25") == ([True, False, False], [False, True, True], 0)
+    assert masks([20, 25, 30], "Male") == ([False, False, False], [True, True, True], 0)  # caller reports it

@@ -102,31 +102,30 @@ def split_groups(column: pd.Series, attribute: ProtectedAttribute, where: str = 
     that is not numeric. Whether a group is empty is checked by the caller,
     which sees every split.
     """
-    valid = column.notna().to_numpy()
-    missing = int(len(column) - valid.sum())
     numeric = is_numeric(column)
     comparison = attribute.comparison
-    if comparison:
-        if not numeric:
-            raise ConfigError(
-                f"{where}: privileged {attribute.privileged!r} of attribute {attribute.name!r} is a numeric "
-                f"comparison, but column {attribute.name!r} of the {split} is not numeric (dtype "
-                f"{column.dtype}; values: {shown(distinct_values(column))})",
-                fix="give one of those values as privileged (compared as text), or convert the column to numbers",
-            )
-        op, threshold = comparison
+    if comparison and not numeric:
+        raise ConfigError(
+            f"{where}: privileged {attribute.privileged!r} of attribute {attribute.name!r} is a numeric "
+            f"comparison, but column {attribute.name!r} of the {split} is not numeric (dtype "
+            f"{column.dtype}; values: {shown(distinct_values(column))})",
+            fix="give one of those values as privileged (compared as text), or convert the column to numbers",
+        )
+    if numeric and (comparison or _number(attribute.privileged) is not None):
         x = column.to_numpy(dtype=float, na_value=np.nan)
+        valid = ~np.isnan(x)
+        op, threshold = comparison or ("==", _number(attribute.privileged))
         with np.errstate(invalid="ignore"):
             privileged = _OPERATORS[op](x, threshold) & valid
-    elif numeric and _number(attribute.privileged) is not None:
-        x = column.to_numpy(dtype=float, na_value=np.nan)
-        privileged = (x == _number(attribute.privileged)) & valid
     else:
-        # Compare as text, once per distinct value rather than once per row.
+        # Compare as text, once per distinct value rather than once per row; the
+        # codes also mark missing values (-1), cheaper than a separate isna pass.
         codes, uniques = pd.factorize(column)
         wanted = str(attribute.privileged)
         match = np.fromiter((str(u) == wanted for u in uniques), dtype=bool, count=len(uniques))
         privileged = np.append(match, False)[codes]  # code -1 (missing) picks the appended False
+        valid = codes >= 0
+    missing = int(len(column) - valid.sum())
     return Groups(
         privileged=privileged,
         unprivileged=valid & ~privileged,

@@ -20,7 +20,7 @@ METRIC_LABELS = {
     "false_positive_rate_difference": "False positive rate difference",
 }
 # Chart geometry (SVG user units).
-_BAR, _GAP, _PAD_LEFT, _TOP, _HEIGHT = 26, 22, 44, 18, 150
+_BAR, _GAP, _PAD_LEFT, _TOP, _HEIGHT = 34, 22, 44, 18, 150
 
 
 def bar_chart(groups: dict[str, dict[str, Any]], rates: list[tuple[str, str]]) -> dict[str, Any]:
