@@ -15,7 +15,8 @@ from kfp_governance.config import GovernanceConfig
 
 def training_arguments(config: GovernanceConfig) -> dict[str, Any]:
     """Arguments of the ``training`` pipeline, one per config key it uses."""
-    data = config.data
+    data, validation = config.data, config.validation
+    drift = validation.drift_thresholds
     return {
         "data_uri": data.uri,
         "label": data.label,
@@ -26,7 +27,23 @@ def training_arguments(config: GovernanceConfig) -> dict[str, Any]:
         "protected_attributes": [p.model_dump() for p in data.protected_attributes],
         "eval_fraction": config.split.eval_fraction,
         "split_seed": config.split.seed,
+        "schema_uri": validation.schema_uri or "",
+        "baseline_statistics_uri": validation.baseline_statistics or "",
+        "drift_numeric_threshold": drift.numeric,
+        "drift_categorical_threshold": drift.categorical,
+        "drift_feature_thresholds": dict(drift.features),
+        "validation_runner": validation.runner,
+        "beam_options": list(validation.beam_options),
         "estimator": config.training.estimator,
         "estimator_params": dict(config.training.params),
         "training_seed": config.training.seed,
+        "champion_model_uri": config.champion.model_uri if config.champion else "",
+        "fairness_min_group_size": config.fairness.min_group_size,
+        "fairness_bootstrap_samples": config.fairness.bootstrap_samples,
+        "fairness_seed": config.fairness.seed,
+        "explain_time_budget_s": config.explain.time_budget_s,
+        "explain_max_samples": config.explain.max_samples,
+        "explain_seed": config.explain.seed,
+        "gate_policy": config.gates.model_dump(mode="json", exclude_unset=True) if config.gates else {},
+        "model_card": config.model_card.model_dump(mode="json", exclude_defaults=True),
     }

@@ -2,18 +2,32 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+
+REPORTS = ("validation_report", "fairness_report", "explanation_report", "gate_summary", "model_card")
 
 
 def _meta(artifact) -> dict[str, Any]:
     return dict(getattr(artifact, "metadata", {}) or {})
 
 
+def _json(artifact) -> dict[str, Any] | None:
+    path = Path(getattr(artifact, "path", "") or "")
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError:
+        return None
+
+
 def summarize(run) -> dict[str, Any]:
-    """Collect rows, checks, metrics and report locations from a finished local run."""
+    """Collect rows, anomalies, metrics, the gate's checks and report locations from a finished local run."""
     out = run.outputs
     summary: dict[str, Any] = {"seconds": round(run.seconds, 1),
                                "tasks": [{"name": t.name, "seconds": round(t.seconds, 2), "status": t.status}
@@ -22,20 +36,28 @@ def summarize(run) -> dict[str, Any]:
         meta = _meta(out["train_data"])
         summary["data"] = {k: meta.get(k) for k in ("source_uri", "source_sha256", "rows", "train_rows",
                                                      "eval_rows", "label", "positive_label")}
+    if "anomalies" in out:
+        meta = _meta(out["anomalies"])
+        summary["validation"] = {"anomaly_count": meta.get("anomaly_count"),
+                                 "anomalies_by_feature": meta.get("anomalies_by_feature", {}),
+                                 "drifted_features": meta.get("drifted_features", [])}
     if "model" in out:
         meta = _meta(out["model"])
         summary["model"] = {"path": out["model"].path, "estimator": meta.get("estimator"),
                             "sha256": meta.get("model_sha256")}
     if "metrics" in out:
-        summary["metrics"] = {k: v for k, v in _meta(out["metrics"]).items()}
-    reports = {name: artifact.path for name, artifact in out.items()
-               if type(artifact).__name__ in ("HTML", "Markdown")}
-    if reports:
-        summary["reports"] = reports
-    for key in ("validation", "fairness", "explanation", "gate"):
-        if f"{key}_summary" in out:
-            summary[key] = _meta(out[f"{key}_summary"])
+        summary["metrics"] = _meta(out["metrics"])
+    if "blessing" in out and (blessing := _json(out["blessing"])):
+        summary["gate"] = {"blessed": blessing["blessed"], "decision": blessing["decision"],
+                           "failed_checks": blessing["failed_checks"],
+                           "checks": [{k: c[k] for k in ("name", "verdict", "value", "comparison", "threshold",
+                                                          "reason")} for c in blessing["checks"]]}
+    summary["reports"] = {name: out[name].path for name in REPORTS if name in out}
     return summary
+
+
+def _number(value: Any) -> str:
+    return "" if value is None else f"{value:.4g}"
 
 
 def print_summary(console: Console, summary: dict[str, Any]) -> None:
@@ -44,25 +66,43 @@ def print_summary(console: Console, summary: dict[str, Any]) -> None:
     if data:
         console.print(f"\n[bold]data[/] {data['rows']:,.0f} rows → {data['train_rows']:,.0f} train / "
                       f"{data['eval_rows']:,.0f} eval · sha256 {str(data['source_sha256'])[:12]}…", highlight=False)
+    if "validation" in summary:
+        validation = summary["validation"]
+        detail = "; ".join(f"{f}: {', '.join(kinds)}" for f, kinds in validation["anomalies_by_feature"].items())
+        console.print(f"[bold]validation[/] {validation['anomaly_count']:.0f} anomalies" +
+                      (f" ({detail})" if detail else "") +
+                      (f" · drifted: {', '.join(validation['drifted_features'])}"
+                       if validation["drifted_features"] else ""), highlight=False)
     if "model" in summary:
         model = summary["model"]
-        console.print(f"[bold]model[/] {model['estimator']} · sha256 {str(model['sha256'])[:12]}… · {model['path']}",
-                      highlight=False)
+        console.print(f"[bold]model[/] {model['estimator']} · sha256 {str(model['sha256'])[:12]}…", highlight=False)
     if summary.get("metrics"):
-        table = Table(title="evaluation (eval split)", title_justify="left")
+        table = Table(title="evaluation on the eval split", title_justify="left", min_width=40)
         table.add_column("metric")
         table.add_column("value", justify="right")
         for name, value in sorted(summary["metrics"].items()):
             table.add_row(name, f"{value:,.0f}" if name.endswith("rows") else f"{value:.4f}")
         console.print(table)
+    if "gate" in summary:
+        gate = summary["gate"]
+        style = "bold green" if gate["blessed"] else "bold red"
+        table = Table(title=f"gate: [{style}]{gate['decision']}[/]", title_justify="left", min_width=60)
+        for column in ("verdict", "check", "value", "threshold", "note"):
+            table.add_column(column, justify="right" if column == "value" else "left")
+        colour = {"pass": "green", "fail": "red", "skipped": "dim"}
+        for check in gate["checks"]:
+            threshold = "" if check["threshold"] is None else f"{check['comparison']} {check['threshold']:g}"
+            table.add_row(f"[{colour[check['verdict']]}]{check['verdict']}[/]", check["name"],
+                          _number(check["value"]), threshold, check["reason"])
+        console.print(table)
     if summary.get("reports"):
         table = Table(title="reports", title_justify="left")
         table.add_column("report")
-        table.add_column("path")
+        table.add_column("path", overflow="fold")
         for name, path in summary["reports"].items():
             table.add_row(name, path)
         console.print(table)
-    tasks = Table(title=f"tasks (wall time, {summary['seconds']:.1f} s in all)", title_justify="left")
+    tasks = Table(title=f"tasks (wall time; {summary['seconds']:.1f} s in all)", title_justify="left", min_width=40)
     tasks.add_column("task")
     tasks.add_column("seconds", justify="right")
     tasks.add_column("status")

@@ -28,7 +28,7 @@ _COMPARISON = re.compile(r"^\s*(>=|<=|==|!=|>|<)\s*(-?\d+(?:\.\d+)?)\s*$")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
 
 class ProtectedAttribute(_Strict):
@@ -153,6 +153,12 @@ class ExplainConfig(_Strict):
     seed: int = 0
 
 
+class ChampionConfig(_Strict):
+    """The model in production to compare against; a later issue resolves it from a registry."""
+
+    model_uri: str
+
+
 class Owner(_Strict):
     name: str
     contact: str = ""
@@ -185,6 +191,7 @@ class GovernanceConfig(_Strict):
     validation: ValidationConfig = Field(default_factory=ValidationConfig)
     fairness: FairnessConfig = Field(default_factory=FairnessConfig)
     explain: ExplainConfig = Field(default_factory=ExplainConfig)
+    champion: ChampionConfig | None = None
     gates: GatePolicy | None = None
     model_card: ModelCardConfig = Field(default_factory=ModelCardConfig)
 
@@ -230,6 +237,8 @@ def load_config(path: str | Path) -> GovernanceConfig:
     config.data.uri = _resolve(config.data.uri, base)
     if config.validation.baseline_statistics:
         config.validation.baseline_statistics = _resolve(config.validation.baseline_statistics, base)
+    if config.champion:
+        config.champion.model_uri = _resolve(config.champion.model_uri, base)
     if config.validation.schema_uri:
         config.validation.schema_uri = _resolve(config.validation.schema_uri, base)
     return config

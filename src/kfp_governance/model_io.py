@@ -76,3 +76,36 @@ def load_model(directory: str | Path, expected_sha256: str | None = None) -> Any
     import joblib
 
     return joblib.load(verify_model(directory, expected_sha256))
+
+
+def local_model_dir(uri: str, scratch: str | Path | None = None) -> Path:
+    """A local directory holding the model at ``uri`` (path, ``file://``, ``gs://``, ``s3://``).
+
+    ``gs://bucket/x`` is read through Vertex AI's ``/gcs/bucket/x`` mount when
+    it exists; other remote URIs are copied into ``scratch`` (a temporary
+    folder by default). The caller still verifies the hash with
+    :func:`load_model`.
+    """
+    import tempfile
+
+    if uri.startswith("file://"):
+        uri = uri[len("file://"):]
+    if "://" not in uri:
+        path = Path(uri)
+        if not path.is_dir():
+            raise EvidenceError(f"model directory {uri!r} does not exist",
+                                fix="point champion_model_uri at a model written by train_model")
+        return path
+    if uri.startswith("gs://") and Path("/gcs", uri[len("gs://"):]).is_dir():
+        return Path("/gcs", uri[len("gs://"):])
+    import pyarrow.fs as pafs
+
+    target = Path(scratch or tempfile.mkdtemp(prefix="kfp-governance-model-"))
+    try:
+        filesystem, path = pafs.FileSystem.from_uri(uri)
+        pafs.copy_files(path, str(target), source_filesystem=filesystem,
+                        destination_filesystem=pafs.LocalFileSystem())
+    except (OSError, ValueError) as err:
+        raise EvidenceError(f"cannot copy the model at {uri!r}: {err}",
+                            fix="check the URI and the credentials of the task's service account") from None
+    return target

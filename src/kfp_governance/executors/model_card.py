@@ -65,6 +65,21 @@ def _performance(evaluation: dict[str, Any] | None) -> dict[str, Any]:
     }
 
 
+def _validation(validation: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not validation:
+        return None
+    drift = validation.get("drift") or {}
+    return {
+        "anomaly_count": validation.get("anomaly_count"),
+        "anomalies": [{k: a.get(k) for k in ("split", "feature", "kind", "short_description")}
+                      for a in validation.get("anomalies", [])],
+        "baseline_statistics": drift.get("baseline_statistics"),
+        "drifted_features": drift.get("exceeded", []),
+        "schema": validation.get("schema"),
+        "rows": validation.get("rows"),
+    }
+
+
 def _fairness(fairness: dict[str, Any] | None) -> dict[str, Any]:
     if not fairness:
         return {"attributes": [], "note": "no fairness evidence"}
@@ -143,7 +158,7 @@ def build_model_card(record: Mapping[str, Any], *, card_config: ModelCardConfig,
                           "positive_rate": data.get("positive_rate_train")},
                 "eval": {"rows": data.get("eval_rows"), "positive_rate": data.get("positive_rate_eval"),
                          "fraction": data.get("eval_fraction"), "seed": data.get("split_seed")},
-                "validation": validation,
+                "validation": _validation(validation),
             },
         },
         "quantitative_analysis": _performance(evaluation),

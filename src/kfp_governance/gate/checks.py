@@ -32,7 +32,12 @@ class Check:
 
 
 def _compare(value: float, comparison: str, threshold: float) -> bool:
-    return value >= threshold if comparison == ">=" else value <= threshold
+    """``comparison`` ends with ``>=`` (at least) or ``<=`` (at most); a prefix names what is compared."""
+    if comparison.endswith(">="):
+        return value >= threshold
+    if comparison.endswith("<="):
+        return value <= threshold
+    raise ValueError(f"unknown comparison {comparison!r}")
 
 
 def _threshold_check(name: str, kind: str, metric: str, value: float | None, comparison: str,
@@ -174,13 +179,16 @@ def data_checks(policy: GatePolicy, validation: dict[str, Any] | None) -> list[C
     if validation is None:
         return [Check("max_anomalies", "data", "anomalies", None, policy.max_anomalies, "<=", FAIL,
                       "no validation evidence")]
-    anomalies = validation.get("anomaly_count")
-    checks = [_threshold_check("max_anomalies", "data", "anomalies", anomalies, "<=", policy.max_anomalies)]
-    if anomalies:
-        features = sorted({a.get("feature") or "(dataset)" for a in validation.get("anomalies", [])})
+    # Drift and skew are reported by TFDV as anomalies too; they have checks of their own.
+    schema_anomalies = [a for a in validation.get("anomalies", []) if a.get("check") not in ("drift", "skew")]
+    checks = [_threshold_check("max_anomalies", "data", "anomalies", len(schema_anomalies), "<=",
+                               policy.max_anomalies)]
+    if schema_anomalies:
+        features = sorted({f"{a.get('feature') or '(dataset)'} ({a.get('kind')})" for a in schema_anomalies})
         checks[0].reason = "anomalous: " + ", ".join(features)
-    if validation.get("baseline_statistics"):
-        drifted = validation.get("drifted_features") or []
+    drift = validation.get("drift") or {}
+    if drift.get("baseline_statistics"):
+        drifted = sorted({entry["feature"] for entry in drift.get("features", []) if entry.get("exceeded")})
         check = _threshold_check("max_drifted_features", "data", "drifted_features", len(drifted), "<=",
                                  policy.max_drifted_features)
         check.reason = ("drifted: " + ", ".join(drifted)) if drifted else "against the baseline statistics"
