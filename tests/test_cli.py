@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -55,8 +56,47 @@ def test_default_run_on_bundled_data(default_run):
     summary = json.loads((output / "summary.json").read_text())
     assert summary["data"]["rows"] == 32561
     assert summary["metrics"]["roc_auc"] > 0.85
-    assert {t["name"] for t in summary["tasks"]} >= {"load-data", "train-model", "evaluate-model"}
-    assert "roc_auc" in result.stdout and "load-data" in result.stdout
+    assert {t["name"] for t in summary["tasks"]} == {
+        "load-data", "validate-data", "train-model", "evaluate-model", "evaluate-fairness", "explain-model",
+        "gate", "generate-model-card"}
+    assert summary["validation"]["anomaly_count"] == 0
+    assert summary["gate"]["decision"] in result.stdout
+    for check in summary["gate"]["checks"]:
+        assert check["name"] in result.stdout
+    for name in ("validation_report", "fairness_report", "explanation_report", "gate_summary", "model_card"):
+        assert Path(summary["reports"][name]).stat().st_size > 500, name
+
+
+def test_model_card_is_built_from_the_run_evidence(default_run):
+    _, output = default_run
+    summary = json.loads((output / "summary.json").read_text())
+    card_json = Path(summary["reports"]["model_card"]).parent / "model_card_json"
+    card = json.loads(card_json.read_text())
+    assert card["model_details"]["model_sha256"] == summary["model"]["sha256"]
+    assert card["model_parameters"]["data"]["train"]["sha256"] == summary["data"]["source_sha256"]
+    assert card["governance"]["decision"] == summary["gate"]["decision"]
+    assert {a["name"] for a in card["fairness_analysis"]["attributes"]} == {"gender", "ethnicity"}
+    assert card["explainability"]["top_features"]
+    assert card["lineage"]["pipeline_job_name"] and card["lineage"]["package_version"]
+    assert card["considerations"]["use_cases"]  # from model_card.intended_use in the default config
+    html = Path(summary["reports"]["model_card"]).read_text()
+    assert summary["model"]["sha256"][:16] in html and "<script" not in html and "http" not in html.lower()
+
+
+def test_a_tightened_policy_rejects_and_fail_on_reject_exits_3(tmp_path):
+    import yaml
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "adult.yaml"
+    config = yaml.safe_load(example.read_text())
+    config["data"]["uri"] = str((example.parent / config["data"]["uri"]).resolve())
+    config["gates"]["min_roc_auc"] = 0.99  # the model scores about 0.93
+    strict = tmp_path / "strict.yaml"
+    strict.write_text(yaml.safe_dump(config))
+    result = run_cli("run", "--config", str(strict), "--output", str(tmp_path / "out"), "--fail-on-reject")
+    assert result.returncode == 3, result.stdout + result.stderr
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["gate"]["blessed"] is False and summary["gate"]["failed_checks"] == ["min_roc_auc"]
+    assert "NOT_BLESSED" in result.stdout
 
 
 def test_run_on_a_user_csv(tmp_path):

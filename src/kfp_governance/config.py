@@ -267,6 +267,13 @@ def default_config() -> GovernanceConfig:
                     {"name": "ethnicity", "privileged": "White"},
                 ],
             },
+            "gates": {
+                "min_roc_auc": 0.85,
+                "max_regression": {"roc_auc": 0.01},
+                "fairness": {"max_gap": {"equal_opportunity_difference": 0.2, "average_odds_difference": 0.15}},
+                "max_anomalies": 0,
+                "max_drifted_features": 0,
+            },
             "model_card": {
                 "intended_use": "Demonstration of governed training on UCI Adult (income above 50K).",
                 "limitations": "1994 US census data; not for decisions about real people.",
