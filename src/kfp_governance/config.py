@@ -159,6 +159,27 @@ class ChampionConfig(_Strict):
     model_uri: str
 
 
+class RegistryConfig(_Strict):
+    """Where blessed models are registered: MLflow (a SQLite file locally, a server on-prem) or Vertex AI."""
+
+    backend: Literal["mlflow", "vertex"] = "mlflow"
+    model_name: str = "kfp-governance-model"
+    tracking_uri: str | None = None
+
+
+class ServingConfig(_Strict):
+    """Where a registered model is served: a local MLServer process, KServe, or a Vertex AI endpoint."""
+
+    backend: Literal["local", "kserve", "vertex"] = "local"
+
+
+class ApprovalConfig(_Strict):
+    """Who may promote a blessed model: ``automatic`` (the blessing is enough) or ``manual`` (a person)."""
+
+    rule: Literal["automatic", "manual"] = "manual"
+    approvers: list[str] = Field(default_factory=list)
+
+
 class Owner(_Strict):
     name: str
     contact: str = ""
@@ -193,6 +214,9 @@ class GovernanceConfig(_Strict):
     explain: ExplainConfig = Field(default_factory=ExplainConfig)
     champion: ChampionConfig | None = None
     gates: GatePolicy | None = None
+    registry: RegistryConfig = Field(default_factory=RegistryConfig)
+    serving: ServingConfig = Field(default_factory=ServingConfig)
+    approval: ApprovalConfig = Field(default_factory=ApprovalConfig)
     model_card: ModelCardConfig = Field(default_factory=ModelCardConfig)
 
 
