@@ -18,8 +18,8 @@ from kfp_governance.explain.explainers import make_adapter, resolve_kind
 from kfp_governance.explain.report import fold
 from kfp_governance.model_io import MODEL_FILE, load_model, read_record
 
-# a small forest keeps exact Tree SHAP quick (about 12 ms a row here); the default has 100 trees
-FOREST = {"n_estimators": 20}
+# a small forest keeps exact Tree SHAP quick (about 6-14 ms a row here); the default has 100 trees
+FOREST = {"n_estimators": 10}
 
 
 def _model(adult_model, estimator):
@@ -134,7 +134,7 @@ def test_tighter_budget_gives_a_cheaper_plan_for_a_random_forest(adult_model, ad
     _, eval_path, _ = adult_splits
     _explain(model_dir, eval_path, tmp_path, name="warm", max_samples=10)  # imports done before timing
     tight = _explain(model_dir, eval_path, tmp_path, name="tight", time_budget_s=1.8, max_samples=1000)
-    roomy = _explain(model_dir, eval_path, tmp_path, name="roomy", time_budget_s=6.0, max_samples=1000)
+    roomy = _explain(model_dir, eval_path, tmp_path, name="roomy", time_budget_s=8.0, max_samples=1000)
     assert roomy.approximate is False and roomy.rows >= planning.QUALITY_FLOOR
     assert tight.rows < roomy.rows or (tight.approximate and not roomy.approximate)
     for result in (tight, roomy):
@@ -165,6 +165,26 @@ def test_exact_pilot_is_skipped_when_the_model_is_predicted_too_slow():
     pilot, parts = planning.run_pilot(lambda a, b: calls.append((a, b)), "exact", 1000, allowance_s=0.5,
                                       predicted_seconds_per_row=2.0)
     assert pilot is None and parts == [] and calls == []
+
+
+def test_pilot_shrinks_its_batches_to_the_allowance_and_required_pilots_take_a_second_row():
+    import time
+
+    def steady(start, stop):
+        time.sleep(0.05 * (stop - start))
+        return (start, stop)
+
+    pilot, parts = planning.run_pilot(steady, "exact", 1000, allowance_s=0.14)
+    assert parts == [(0, 1), (1, 2)] and pilot.rows == 2
+    assert 0.04 <= pilot.seconds_per_row <= 0.2
+
+    def slow_first(start, stop):  # like numba compiling on the first call
+        time.sleep(0.3 if start == 0 else 0.01 * (stop - start))
+        return (start, stop)
+
+    assert planning.run_pilot(slow_first, "default", 1000, allowance_s=0.1)[0].rows == 1
+    pilot, _ = planning.run_pilot(slow_first, "default", 1000, allowance_s=0.1, required=True)
+    assert pilot.rows == 2 and pilot.seconds_per_row < 0.1  # the set-up is not taken for the cost of a row
 
 
 def test_sample_is_seeded_and_nested(adult_model, adult_splits, tmp_path):

@@ -217,11 +217,10 @@ def explain_model(model_dir: str | Path, eval_path: str | Path, *, config: Expla
                 break  # the preferred mode fits every row: no need to measure the others
         allowance = planning.PILOT_FRACTION * remaining
         predicted = adapter.predicted_seconds_per_row(mode)
-        if position == len(adapter.modes) - 1 and not pilots:
-            predicted = None  # the last resort is always measured: the step must explain something
+        last_resort = position == len(adapter.modes) - 1 and not pilots  # the step must explain something
         pilot, parts = planning.run_pilot(
             lambda start, stop, mode=mode: adapter.explain(X.iloc[order[start:stop]], mode),
-            mode, target, allowance, predicted)
+            mode, target, allowance, predicted, required=last_resort)
         if pilot is None:
             skipped[mode] = (f"predicted {predicted:.3g} s/row from the model's size, more than the pilot's "
                              f"allowance of {allowance:.2f} s ({planning.PILOT_FRACTION:.0%} of the time left)")
