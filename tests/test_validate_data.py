@@ -144,6 +144,18 @@ def test_csv_and_parquet_give_the_same_counts(tmp_path, tfdv):
         assert _common(a[name]).num_missing == _common(b[name]).num_missing == frame[name].isna().sum()
 
 
+def test_files_stream_in_batches_of_the_requested_size(tmp_path):
+    from kfp_governance.validation.arrow_batches import iter_file_batches
+
+    frame = make_frame(5000, seed=8)
+    parquet = write_parquet(frame, tmp_path / "d.parquet")
+    assert [b.num_rows for b in iter_file_batches(parquet, batch_rows=2000)] == [2000, 2000, 1000]
+    csv = tmp_path / "d.csv"
+    frame.to_csv(csv, index=False)
+    sizes = [b.num_rows for b in iter_file_batches(str(csv), batch_rows=1500, csv_block_bytes=20_000)]
+    assert sum(sizes) == 5000 and all(size >= 1500 for size in sizes[:-1]) and len(sizes) < 5000 * 60 // 20_000
+
+
 def test_flat_columns_become_tfdv_list_columns():
     from kfp_governance.validation.arrow_batches import to_tfdv_batch
 
@@ -157,12 +169,14 @@ def test_flat_columns_become_tfdv_list_columns():
     ], names=["i", "f", "d", "b", "t", "s"])
     out = to_tfdv_batch(batch)
     assert [str(t) for t in out.schema.types] == [
-        "large_list<item: int64>", "large_list<item: double>", "large_list<item: large_binary>",
-        "large_list<item: int64>", "large_list<item: large_binary>", "large_list<item: large_binary>"]
+        "list<item: int64>", "list<item: double>", "list<item: string>",
+        "list<item: int64>", "list<item: string>", "list<item: large_string>"]
     assert out.column(0).to_pylist() == [[1], None, [3]]
-    assert out.column(2).to_pylist() == [[b"a"], None, [b"a"]]
+    assert out.column(2).to_pylist() == [["a"], None, ["a"]]
     assert out.column(3).to_pylist() == [[1], [0], None]
-    assert out.column(4).to_pylist()[1] == [b"1970-01-02 00:00:00.000000"]
+    assert out.column(4).to_pylist()[1] == ["1970-01-02 00:00:00.000000"]
+    sliced = to_tfdv_batch(batch.slice(1, 2))  # arrays with an offset keep their own nulls
+    assert sliced.column(0).to_pylist() == [None, [3]] and sliced.column(5).to_pylist() == [["y"], None]
     with pytest.raises(DataError, match="column 'st'"):
         to_tfdv_batch(pa.record_batch([pa.array([{"a": 1}])], names=["st"]))
 

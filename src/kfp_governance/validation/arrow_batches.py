@@ -1,11 +1,12 @@
 """Stream Arrow record batches from a Parquet or CSV file, shaped the way TFDV wants.
 
 TFDV's statistics generators expect every column as a list array
-(``large_list<int64>``, ``large_list<double>``, ``large_list<large_binary>``)
-with a null list where the value is missing. Files hold flat columns, so
-:func:`to_tfdv_batch` converts each column with Arrow casts and tfx_bsl's
-``ToSingletonListArray`` (C++, no Python loop per row), exactly as
-``tfdv.generate_statistics_from_dataframe`` does internally.
+(``list<int64>``, ``list<double>``, ``list<string>``) with a null list where
+the value is missing. Files hold flat columns, so :func:`to_tfdv_batch`
+converts each column with Arrow kernels and one numpy ``cumsum`` (no Python
+loop per row), the same shape ``tfdv.generate_statistics_from_dataframe``
+builds internally with tfx_bsl (which also copies strings into
+``large_binary``; that copy is skipped here, TFDV reads both alike).
 
 Column types are mapped like this:
 
@@ -17,7 +18,7 @@ uint64                                    INT (uint64)
 float16/32/64, decimal                    FLOAT (double)
 bool                                      INT (0 or 1), as in TFDV's
                                           dataframe path
-string, binary (and large variants)       STRING (large_binary)
+string, binary (and large variants)       STRING (kept as is)
 dictionary                                decoded, then as its values
 date, time, timestamp, duration           STRING (ISO text, as TFDV's CSV
                                           reader would see it)
@@ -29,8 +30,9 @@ A float ``NaN`` stays a value (TFDV counts it in ``num_nan`` style fields of
 its histograms), while a null is a missing value; pandas writes its missing
 floats to Parquet as nulls, so both readers agree on such files.
 
-Memory stays bounded: at most ``prefetch`` converted batches exist at once
-besides the one being processed.
+Memory stays bounded (see :func:`iter_file_batches`): besides the reader's
+buffers, at most ``depth`` converted batches wait in :func:`prefetch` while
+one is being processed.
 """
 
 from __future__ import annotations
@@ -44,7 +46,8 @@ from kfp_governance.errors import DataError
 from kfp_governance.sources import source_size
 
 DEFAULT_BATCH_ROWS = 65_536
-DEFAULT_CSV_BLOCK_BYTES = 16 << 20
+DEFAULT_CSV_BLOCK_BYTES = 4 << 20
+PARQUET_BUFFER_BYTES = 1 << 20
 
 
 def resolved_format(uri: str, fmt: str = "auto") -> str:
@@ -75,13 +78,11 @@ def _flat_to_tfdv_type(name: str, array):
             return array if kind == pa.float64() else array.cast(pa.float64())
         if pa.types.is_boolean(kind):
             return array.cast(pa.int64())
-        if kind == pa.large_binary():
-            return array
         if (pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_binary(kind)
                 or pa.types.is_large_binary(kind)):
-            return array.cast(pa.large_binary())
+            return array
         if pa.types.is_temporal(kind):
-            return array.cast(pa.string()).cast(pa.large_binary())
+            return array.cast(pa.string())
     except (pa.ArrowNotImplementedError, pa.ArrowInvalid) as err:
         raise DataError(f"column {name!r} of type {kind} cannot be converted for TFDV: {err}",
                         fix=f"cast column {name!r} to a number or a string before validation") from None
@@ -89,21 +90,41 @@ def _flat_to_tfdv_type(name: str, array):
                     fix=f"flatten or cast column {name!r} to numbers or strings, or drop it")
 
 
+def singleton_lists(array):
+    """``[v]`` for each value and a null list for each null; values are copied only when there are nulls.
+
+    >>> import pyarrow as pa
+    >>> singleton_lists(pa.array([1.5, None, 2.0])).to_pylist()
+    [[1.5], None, [2.0]]
+    """
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    rows = len(array)
+    if array.null_count == 0:
+        return pa.ListArray.from_arrays(pa.array(np.arange(rows + 1, dtype=np.int32)), array)
+    valid = pc.is_valid(array)  # a fresh bitmap at offset 0, whatever the input's offset
+    offsets = np.zeros(rows + 1, dtype=np.int32)
+    np.cumsum(np.asarray(valid), out=offsets[1:])
+    return pa.Array.from_buffers(pa.list_(array.type), rows, [valid.buffers()[1], pa.py_buffer(offsets)],
+                                 null_count=array.null_count, children=[pc.drop_null(array)])
+
+
 def to_tfdv_batch(batch):
     """Convert a record batch of flat columns into TFDV's list-column form.
 
-    Vectorized: Arrow casts plus tfx_bsl's ``ToSingletonListArray``; a null
-    stays a null list, which TFDV counts as missing.
+    Vectorized (Arrow kernels and one numpy ``cumsum`` per column with
+    nulls); a null stays a null list, which TFDV counts as missing.
 
     >>> import pyarrow as pa
     >>> rb = to_tfdv_batch(pa.record_batch([pa.array([1, None]), pa.array(["a", None])], names=["n", "s"]))
     >>> [str(t) for t in rb.schema.types]
-    ['large_list<item: int64>', 'large_list<item: large_binary>']
+    ['list<item: int64>', 'list<item: string>']
     >>> rb.column(0).to_pylist()
     [[1], None]
     """
     import pyarrow as pa
-    from tfx_bsl.arrow import array_util
 
     arrays = []
     for name, column in zip(batch.schema.names, batch.columns):
@@ -111,7 +132,7 @@ def to_tfdv_batch(batch):
         if pa.types.is_null(kind) or pa.types.is_list(kind) or pa.types.is_large_list(kind):
             arrays.append(column)
             continue
-        arrays.append(array_util.ToSingletonListArray(_flat_to_tfdv_type(name, column)))
+        arrays.append(singleton_lists(_flat_to_tfdv_type(name, column)))
     return pa.RecordBatch.from_arrays(arrays, batch.schema.names)
 
 
@@ -131,7 +152,9 @@ def _parquet_batches(uri: str, what: str, batch_rows: int) -> Iterator:
     handle = _open_random_access(uri)
     try:
         try:
-            parquet = pq.ParquetFile(handle)
+            # A positive buffer size reads column chunks page by page; without it a
+            # whole row group (load_data writes one per split) is held in memory.
+            parquet = pq.ParquetFile(handle, buffer_size=PARQUET_BUFFER_BYTES)
         except (pa.ArrowInvalid, OSError) as err:
             raise DataError(f"{what} {uri!r} is not a readable Parquet file: {str(err).splitlines()[0]}",
                             fix=f"point {what} at a Parquet file (the load_data step writes one)") from None
@@ -142,7 +165,7 @@ def _parquet_batches(uri: str, what: str, batch_rows: int) -> Iterator:
         handle.close()
 
 
-def _csv_batches(uri: str, what: str, block_bytes: int, column_types: dict | None) -> Iterator:
+def _csv_batches(uri: str, what: str, block_bytes: int, column_types: dict | None, batch_rows: int) -> Iterator:
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
@@ -160,6 +183,7 @@ def _csv_batches(uri: str, what: str, block_bytes: int, column_types: dict | Non
             raise DataError(f"{what} {uri!r} is not a readable CSV file: {str(err).splitlines()[0]}",
                             fix=f"point {what} at a CSV file with a header row") from None
         rows = 0
+        pending: list = []
         while True:
             try:
                 batch = reader.read_next_batch()
@@ -169,19 +193,37 @@ def _csv_batches(uri: str, what: str, block_bytes: int, column_types: dict | Non
                 raise DataError(f"{what} {uri!r}: {str(err).splitlines()[0]}",
                                 fix="pass column_types for columns whose type changes after the first block") from None
             rows += batch.num_rows
-            yield batch
+            pending.append(batch)
+            if sum(b.num_rows for b in pending) >= batch_rows:
+                yield _concat(pending)
+                pending = []
+        if pending:
+            yield _concat(pending)
         if rows == 0:
             raise DataError(f"{what} {uri!r} has a header but no rows", fix=f"point {what} at a file with rows")
+
+
+def _concat(batches: list):
+    """One record batch from consecutive ones (small CSV blocks make full-size batches)."""
+    import pyarrow as pa
+
+    if len(batches) == 1:
+        return batches[0]
+    return pa.Table.from_batches(batches).combine_chunks().to_batches(max_chunksize=None)[0]
 
 
 def iter_file_batches(uri: str, *, what: str = "path", fmt: str = "auto", batch_rows: int = DEFAULT_BATCH_ROWS,
                       csv_block_bytes: int = DEFAULT_CSV_BLOCK_BYTES, csv_column_types: dict | None = None) -> Iterator:
     """Yield the flat Arrow record batches of a Parquet or CSV file, never the whole file.
 
-    Parquet is read ``batch_rows`` rows at a time; CSV ``csv_block_bytes`` at
-    a time (its column types are inferred from the first block unless
-    ``csv_column_types`` pins them). ``what`` names the parameter in errors.
-    Raises :class:`DataError` if the file is missing, empty or unreadable.
+    Parquet is read ``batch_rows`` rows at a time, column chunks page by page
+    (``PARQUET_BUFFER_BYTES`` buffers), so memory does not depend on the size
+    of its row groups. CSV is parsed ``csv_block_bytes`` at a time (Arrow reads
+    up to 32 blocks ahead, so about 128 MiB with the default 4 MiB) and blocks
+    are joined into batches of at least ``batch_rows`` rows; its column types
+    are inferred from the first block unless ``csv_column_types`` pins them.
+    ``what`` names the parameter in errors. Raises :class:`DataError` if the
+    file is missing, empty or unreadable.
     """
     if batch_rows < 1:
         raise DataError(f"batch_rows is {batch_rows}", fix="use a positive number of rows per batch")
@@ -189,7 +231,7 @@ def iter_file_batches(uri: str, *, what: str = "path", fmt: str = "auto", batch_
         raise DataError(f"{what} {uri!r} is empty (0 bytes)", fix=f"point {what} at a file with rows")
     if resolved_format(uri, fmt) == "parquet":
         return _parquet_batches(uri, what, batch_rows)
-    return _csv_batches(uri, what, csv_block_bytes, csv_column_types)
+    return _csv_batches(uri, what, csv_block_bytes, csv_column_types, batch_rows)
 
 
 def prefetch(items: Iterable, depth: int = 2) -> Iterator:

@@ -53,6 +53,11 @@ def statistics_from_batches(batches: Iterable, *, schema=None):
     ``DatasetFeatureStatisticsList`` with one data set, or ``None`` if the
     stream holds no rows.
     """
+    return statistics_from_tfdv_batches((to_tfdv_batch(b) for b in batches if b.num_rows), schema=schema)
+
+
+def statistics_from_tfdv_batches(batches: Iterable, *, schema=None):
+    """Like :func:`statistics_from_batches`, for batches already converted by ``to_tfdv_batch``."""
     from tensorflow_data_validation.statistics import stats_impl
 
     generators = accumulators = None
@@ -61,11 +66,9 @@ def statistics_from_batches(batches: Iterable, *, schema=None):
         if batch.num_rows == 0:
             continue
         if generators is None:
-            options = stats_options(schema)
-            generators = stats_impl.get_generators(options, in_memory=True)
+            generators = stats_impl.get_generators(stats_options(schema), in_memory=True)
             accumulators = [gen.create_accumulator() for gen in generators]
-        tfdv_batch = to_tfdv_batch(batch)
-        accumulators = [gen.add_input(acc, tfdv_batch) for gen, acc in zip(generators, accumulators)]
+        accumulators = [gen.add_input(acc, batch) for gen, acc in zip(generators, accumulators)]
         rows += batch.num_rows
     if generators is None:
         return None
@@ -90,7 +93,10 @@ def statistics_from_file(uri: str, *, what: str = "path", fmt: str = "auto", bat
     from kfp_governance.errors import DataError
 
     batches = iter_file_batches(uri, what=what, fmt=fmt, batch_rows=batch_rows, csv_column_types=csv_column_types)
-    stats = statistics_from_batches(prefetch(batches), schema=schema)
+    # Reading and converting run in a helper thread (Arrow kernels release
+    # the GIL), so they overlap with the generators on this thread.
+    converted = (to_tfdv_batch(batch) for batch in batches if batch.num_rows)
+    stats = statistics_from_tfdv_batches(prefetch(converted), schema=schema)
     if stats is None:
         raise DataError(f"{what} {uri!r} has no rows", fix=f"point {what} at a file with rows")
     return stats
