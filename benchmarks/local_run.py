@@ -32,15 +32,37 @@ def run_in_process(folder: Path) -> dict[str, float]:
     code = f"""
 import json, time
 t = {{}}
-s = time.perf_counter()
+def timed(name, fn):
+    s = time.perf_counter(); fn(); t[name] = time.perf_counter() - s
 from kfp_governance.config import default_config
 from kfp_governance.executors.load_data import load_data
+from kfp_governance.executors.validate_data import validate_data
 from kfp_governance.executors.train_model import train_model
 from kfp_governance.executors.evaluate_model import evaluate_model
+from kfp_governance.executors.evaluate_fairness import evaluate_fairness
+from kfp_governance.executors.explain_model import explain_model
+from kfp_governance.executors.gate import gate
+from kfp_governance.executors.model_card import generate_model_card
 cfg = default_config(); f = {str(folder)!r}
-s = time.perf_counter(); r = load_data(cfg.data, cfg.split, f + '/train.parquet', f + '/eval.parquet'); t['load-data'] = time.perf_counter() - s
-s = time.perf_counter(); train_model(f + '/train.parquet', f + '/model', label='loan', positive_label='>50K', estimator=cfg.training.estimator); t['train-model'] = time.perf_counter() - s
-s = time.perf_counter(); evaluate_model(f + '/model', f + '/eval.parquet'); t['evaluate-model'] = time.perf_counter() - s
+tr, ev, m = f + '/train.parquet', f + '/eval.parquet', f + '/model'
+timed('load-data', lambda: load_data(cfg.data, cfg.split, tr, ev))
+timed('validate-data', lambda: validate_data(tr, ev, label='loan', train_statistics_path=f + '/ts',
+      eval_statistics_path=f + '/es', schema_path=f + '/schema', anomalies_path=f + '/anomalies.json',
+      report_path=f + '/validation.html'))
+timed('train-model', lambda: train_model(tr, m, label='loan', positive_label='>50K',
+      estimator=cfg.training.estimator))
+timed('evaluate-model', lambda: evaluate_model(m, ev, output_json=f + '/evaluation.json'))
+timed('evaluate-fairness', lambda: evaluate_fairness(m, tr, ev, protected_attributes=cfg.data.protected_attributes,
+      config=cfg.fairness, output_json=f + '/fairness.json', output_html=f + '/fairness.html'))
+timed('explain-model', lambda: explain_model(m, ev, config=cfg.explain, output_json=f + '/explanation.json',
+      output_html=f + '/explanation.html'))
+from kfp_governance.model_io import read_record
+timed('gate', lambda: gate(cfg.gates, model_sha256=read_record(m)['model_sha256'],
+      protected_attributes=['gender', 'ethnicity'], validation_json=f + '/anomalies.json',
+      evaluation_json=f + '/evaluation.json', fairness_json=f + '/fairness.json',
+      explanation_json=f + '/explanation.json', output_json=f + '/blessing.json'))
+timed('generate-model-card', lambda: generate_model_card(m, card_config=cfg.model_card,
+      blessing_json=f + '/blessing.json', output_json=f + '/card.json', output_html=f + '/card.html'))
 print(json.dumps(t))
 """
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
