@@ -122,6 +122,18 @@ BAD_INPUTS = {
     "protected attribute missing": ("data:\n  uri: user.csv\n  label: approved\n  positive_label: 'yes'\n"
                                     "  protected_attributes: [{name: race, privileged: w}]\n",
                                     "protected attribute(s) ['race']", "data.protected_attributes"),
+    "privileged value never occurs": ("data:\n  uri: user.csv\n  label: approved\n  positive_label: 'yes'\n"
+                                      "  protected_attributes: [{name: sex, privileged: Male}]\n",
+                                      "privileged value 'Male' of attribute 'sex' never occurs", "'F', 'M'"),
+    "numeric comparison on text": ("data:\n  uri: user.csv\n  label: approved\n  positive_label: 'yes'\n"
+                                   "  protected_attributes: [{name: color, privileged: '>=3'}]\n",
+                                   "is a numeric comparison", "not numeric"),
+    "unknown gate key": ("data: {uri: user.csv, label: approved, positive_label: 'yes'}\n"
+                         "gates: {min_auc: 0.8}\n", "gates.min_auc: unknown key", "README"),
+    "gate threshold out of range": ("data: {uri: user.csv, label: approved, positive_label: 'yes'}\n"
+                                    "gates: {min_roc_auc: 1.5}\n", "gates.min_roc_auc", "1.5"),
+    "gate with no threshold": ("data: {uri: user.csv, label: approved, positive_label: 'yes'}\n"
+                               "gates: {require: [evaluation]}\n", "sets no threshold", "min_roc_auc"),
     "unparseable config": ("data: {uri: user.csv, label: [approved\n", "not valid YAML at line", "fix"),
     "unknown estimator": ("data: {uri: user.csv, label: approved, positive_label: 'yes'}\n"
                           "training: {estimator: svm}\n", "unknown estimator 'svm'", "logistic_regression"),

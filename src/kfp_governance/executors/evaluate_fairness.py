@@ -251,6 +251,12 @@ def _groups(frames: dict[str, pd.DataFrame], attribute: ProtectedAttribute, inde
     return groups
 
 
+def check_protected_attributes(frame: pd.DataFrame, protected_attributes) -> None:
+    """Raise the same errors :func:`evaluate_fairness` would, on one data set (used before a run starts)."""
+    for index, attribute in enumerate(_attributes(protected_attributes)):
+        _groups({"data": frame}, attribute, index)
+
+
 def _rng(seed: int, name: str, section: str) -> np.random.Generator:
     return np.random.default_rng([seed, zlib.crc32(name.encode("utf-8")), _SECTIONS[section]])
 
