@@ -45,6 +45,7 @@ if ! buildah images --quiet "$BASE" >/dev/null 2>&1; then
     tar -C "$WORK/rootfs" -c . | podman import \
         --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
         --change 'CMD ["python3"]' - "$BASE" >/dev/null
+    rm -rf "$WORK/rootfs"
     echo "   base made in $(( $(date +%s) - start )) s"
 fi
 
