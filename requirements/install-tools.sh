@@ -16,6 +16,8 @@ LOCK=requirements/tools.txt
 if [ ! -x "$TOOLS_VENV/bin/python" ]; then
     "$PYTHON" -m venv "$TOOLS_VENV"
 fi
+# Keep the environment out of git without touching the repository's .gitignore.
+echo '*' > "$TOOLS_VENV/.gitignore"
 if [ -x "$UV" ]; then
     VIRTUAL_ENV="$TOOLS_VENV" "$UV" pip sync --require-hashes --python "$TOOLS_VENV/bin/python" "$LOCK"
 else
