@@ -292,9 +292,14 @@ def test_drift_detected_against_a_different_baseline_and_not_against_the_same(tm
     assert by_feature["score"]["comparator"] == "jensen_shannon_divergence"
     assert by_feature["plan"]["comparator"] == "infinity_norm"
     assert by_feature["score"]["value"] > 0.1 and by_feature["score"]["threshold"] == 0.1
-    entries = [a for a in drifted.anomalies if a["check"] == "drift"]
-    assert {a["feature"] for a in entries} == {"plan", "score"}
-    assert all(a["value"] > a["threshold"] for a in entries)
+    assert drifted.anomalies == [] and drifted.anomaly_count == 0  # drift is reported apart from anomalies
+    assert by_feature["plan"]["kind"] == "COMPARATOR_L_INFTY_HIGH" and "pro" in by_feature["plan"]["description"]
+    assert "kind" not in by_feature["age"]
+    document = json.loads(Path(drifted.outputs["anomalies"]).read_text())
+    assert document["drift"]["exceeded"] == ["plan", "score"]
+    assert document["drift"]["baseline_statistics"] == baseline
+    assert drifted.metrics()["drifted_features"] == 2.0
+    assert "drift 0." in Path(drifted.outputs["report"]).read_text(encoding="utf-8")
 
     relaxed = run(tmp_path, current, evaluation, name="relaxed", baseline_statistics_uri=baseline,
                   drift=DriftThresholds(features={"score": 0.99}))
@@ -302,6 +307,30 @@ def test_drift_detected_against_a_different_baseline_and_not_against_the_same(tm
     with pytest.raises(ConfigError, match="nosuch"):
         run(tmp_path, current, evaluation, name="bad", baseline_statistics_uri=baseline,
             drift=DriftThresholds(features={"nosuch": 0.2}))
+
+
+def test_skew_against_serving_statistics(tmp_path, clean):
+    train, evaluation, _ = clean
+    serving = make_frame(2000, seed=9).drop(columns=["label"])
+    serving["income"] = serving["income"] * 3.0
+    first = run(tmp_path, write_parquet(serving, tmp_path / "serving.parquet"), evaluation, name="serving",
+                label="plan")
+    result = run(tmp_path, train, evaluation, serving_statistics_uri=first.outputs["train_statistics"])
+    assert result.skewed_features == ["income"]
+    assert result.drift == [] and result.anomalies == []
+    assert "label" not in {d["feature"] for d in result.skew}  # the label is not served: no skew comparator
+
+
+def test_a_feature_missing_from_the_baseline_is_listed_as_not_measured(tmp_path, clean):
+    train, evaluation, _ = clean
+    older = make_frame(3000, seed=10).drop(columns=["score"])
+    baseline = run(tmp_path, write_parquet(older, tmp_path / "older.parquet"), evaluation, name="older")
+    result = run(tmp_path, train, evaluation, baseline_statistics_uri=baseline.outputs["train_statistics"])
+    score = next(d for d in result.drift if d["feature"] == "score")
+    assert score["value"] is None and score["exceeded"] is False
+    assert score["kind"] == "COMPARATOR_CONTROL_DATA_MISSING"
+    assert result.drifted_features == [] and result.anomalies == []
+    assert "not measured" in Path(result.outputs["report"]).read_text(encoding="utf-8")
 
 
 def test_baseline_statistics_in_text_and_tfrecord_form(tmp_path, clean, tfdv):

@@ -37,10 +37,14 @@ Outputs, each at the path given:
 - ``schema_path``: the schema as text proto (``tfdv.load_schema_text``),
   including the drift/skew comparators in force;
 - ``anomalies_path``: JSON ``{"anomaly_count", "anomalies": [{split, feature,
-  kind, severity, short_description, description, check, value,
-  threshold}], "drift": {...features: [{feature, comparator, value,
-  threshold, exceeded}]}, "skew": {...}, "unseen_values": [...], "schema":
-  {...}, "rows": {...}}``;
+  kind, severity, short_description, description}], "drift":
+  {"baseline_statistics", "thresholds", "features": [{feature, comparator,
+  value, threshold, exceeded[, kind, severity, description]}], "exceeded":
+  [names]}, "skew": {same}, "unseen_values": [...], "schema": {...}, "rows":
+  {...}}``. ``anomalies`` are schema anomalies only (the data does not match
+  the schema); drift and skew have their own sections with every measured
+  value and threshold, so a gate can allow some drift and no anomaly or the
+  other way round;
 - ``report_path``: a self-contained HTML report (no network needed).
 
 User mistakes (a missing or empty split, a bad ``schema_uri`` or baseline,

@@ -34,8 +34,6 @@ from kfp_governance.errors import ConfigError
 
 TRAINING, SERVING = "TRAINING", "SERVING"
 DEFAULT_MIN_DOMAIN_MASS = 0.999
-DRIFT_KINDS = ("COMPARATOR_L_INFTY_HIGH", "COMPARATOR_JENSEN_SHANNON_DIVERGENCE_HIGH",
-               "COMPARATOR_NORMALIZED_ABSOLUTE_DIFFERENCE_HIGH")
 
 
 def infer_schema(train_stats, *, label: str | None = None, min_domain_mass: float = DEFAULT_MIN_DOMAIN_MASS):
@@ -91,9 +89,12 @@ def apply_comparators(schema, drift: DriftThresholds, *, skew: bool = True) -> N
     for feature in schema.feature:
         categorical = is_categorical(feature)
         threshold = threshold_for(feature.name, drift, categorical)
-        comparators = [feature.drift_comparator] + ([feature.skew_comparator] if skew else [])
+        feature.drift_comparator.Clear()
+        feature.skew_comparator.Clear()
+        comparators = [feature.drift_comparator]
+        if skew and SERVING not in feature.not_in_environment:  # the label is not served
+            comparators.append(feature.skew_comparator)
         for comparator in comparators:
-            comparator.Clear()
             if categorical:
                 comparator.infinity_norm.threshold = threshold
             else:
@@ -109,76 +110,87 @@ def validate(stats, schema, *, previous=None, serving=None):
                                     serving_statistics=serving)
 
 
-def _measurements(anomalies) -> dict[tuple[str, str], tuple[float, float]]:
-    """(feature, drift|skew) -> (value, threshold) of the largest measurement."""
-    out = {}
-    for info in anomalies.drift_skew_info:
-        name = ".".join(info.path.step)
-        for check, measurements in (("drift", info.drift_measurements), ("skew", info.skew_measurements)):
-            for m in measurements:
-                key = (name, check)
-                if key not in out or m.value - m.threshold > out[key][0] - out[key][1]:
-                    out[key] = (m.value, m.threshold)
-    return out
+def _reasons(anomalies):
+    """``(feature or None, AnomalyInfo, Reason)`` for every reason, data-set-level ones last."""
+    infos = sorted(anomalies.anomaly_info.items())
+    if anomalies.HasField("dataset_anomaly_info"):
+        infos.append((None, anomalies.dataset_anomaly_info))
+    for name, info in infos:
+        for reason in info.reason:
+            yield name, info, reason
+
+
+def _reason_check(kind: str, reason) -> str:
+    """``schema``, or ``drift``/``skew`` for comparator anomalies (TFDV names the control data set)."""
+    if not kind.startswith("COMPARATOR_"):
+        return "schema"
+    return "skew" if "serving" in reason.short_description else "drift"
 
 
 def anomaly_entries(anomalies, split: str) -> list[dict[str, Any]]:
-    """One record per anomaly reason.
+    """One record per schema anomaly reason (drift and skew are in :func:`comparison_entries`).
 
     Keys: split, feature (None for the whole data set), kind (TFDV's anomaly
-    type), severity, short_description, description, check (``schema``,
-    ``drift`` or ``skew``), value and threshold (measured distance and its
-    threshold for drift/skew, else None).
+    type), severity, short_description, description.
     """
     from tensorflow_metadata.proto.v0 import anomalies_pb2
 
     severity_name = anomalies_pb2.AnomalyInfo.Severity.Name
     kind_name = anomalies_pb2.AnomalyInfo.Type.Name
-    measured = _measurements(anomalies)
     entries = []
-    infos = [(name, info) for name, info in sorted(anomalies.anomaly_info.items())]
-    if anomalies.HasField("dataset_anomaly_info"):
-        infos.append((None, anomalies.dataset_anomaly_info))
-    for name, info in infos:
-        for reason in info.reason:
-            entry = {
-                "split": split,
-                "feature": name,
-                "kind": kind_name(reason.type),
-                "severity": severity_name(info.severity),
-                "short_description": reason.short_description,
-                "description": reason.description,
-                "check": "schema",
-                "value": None,
-                "threshold": None,
-            }
-            if entry["kind"] in DRIFT_KINDS:
-                check = "skew" if "serving" in reason.short_description else "drift"
-                value, threshold = measured.get((name, check), (None, None))
-                entry.update(check=check, value=value, threshold=threshold)
-            entries.append(entry)
+    for name, info, reason in _reasons(anomalies):
+        kind = kind_name(reason.type)
+        if _reason_check(kind, reason) != "schema":
+            continue
+        entries.append({
+            "split": split,
+            "feature": name,
+            "kind": kind,
+            "severity": severity_name(info.severity),
+            "short_description": reason.short_description,
+            "description": reason.description,
+        })
     return entries
 
 
 def comparison_entries(anomalies, check: str) -> list[dict[str, Any]]:
-    """Every measured feature of a ``drift`` or ``skew`` check: value, threshold, verdict."""
+    """Every measured feature of a ``drift`` or ``skew`` check.
+
+    Keys: feature, comparator, value, threshold, exceeded, and for exceeded
+    ones TFDV's anomaly kind, severity and description. A feature TFDV could
+    not compare (``COMPARATOR_CONTROL_DATA_MISSING``: absent from the
+    baseline) has value None and ``exceeded`` False, with that kind.
+    """
     from tensorflow_metadata.proto.v0 import anomalies_pb2
 
     type_name = anomalies_pb2.DriftSkewInfo.Measurement.Type.Name
+    kind_name = anomalies_pb2.AnomalyInfo.Type.Name
+    severity_name = anomalies_pb2.AnomalyInfo.Severity.Name
+    found = {}
+    for name, info, reason in _reasons(anomalies):
+        kind = kind_name(reason.type)
+        if _reason_check(kind, reason) == check:
+            found[name] = {"kind": kind, "severity": severity_name(info.severity), "description": reason.description}
+    comparators = {"L_INFTY": "infinity_norm", "JENSEN_SHANNON_DIVERGENCE": "jensen_shannon_divergence"}
     out = []
     for info in anomalies.drift_skew_info:
+        name = ".".join(info.path.step)
         measurements = info.drift_measurements if check == "drift" else info.skew_measurements
         for m in measurements:
-            out.append({
-                "feature": ".".join(info.path.step),
-                "comparator": {"L_INFTY": "infinity_norm",
-                               "JENSEN_SHANNON_DIVERGENCE": "jensen_shannon_divergence"}.get(type_name(m.type),
-                                                                                            type_name(m.type).lower()),
+            entry = {
+                "feature": name,
+                "comparator": comparators.get(type_name(m.type), type_name(m.type).lower()),
                 "value": float(m.value),
                 "threshold": float(m.threshold),
                 "exceeded": bool(m.value > m.threshold),
-            })
-    return sorted(out, key=lambda e: e["feature"])
+            }
+            if entry["exceeded"] and name in found:
+                entry.update(found.pop(name))
+            out.append(entry)
+    for name, anomaly in found.items():  # not measured, e.g. the feature is missing from the control data
+        out.append({"feature": name, "comparator": None, "value": None, "threshold": None, "exceeded": False,
+                    **anomaly})
+    return sorted(out, key=lambda e: e["feature"] or "")
 
 
 def unseen_values(stats, schema, split: str, limit: int = 20) -> list[dict[str, Any]]:

@@ -173,6 +173,7 @@ def build_context(*, train_stats, eval_stats, schema, label: str, anomalies: lis
     for entry in anomalies:
         by_feature.setdefault(entry["feature"] or "(dataset)", []).append(entry)
     drift_by = {d["feature"]: d for d in drift}
+    skew_by = {d["feature"]: d for d in skew}
     numeric, categorical = [], []
     for name in names:
         train_f, eval_f = train.get(name), evaluation.get(name)
@@ -185,6 +186,7 @@ def build_context(*, train_stats, eval_stats, schema, label: str, anomalies: lis
             "eval": _split_summary(eval_f, rows["eval"]),
             "anomalies": by_feature.get(name, []),
             "drift": drift_by.get(name),
+            "skew": skew_by.get(name),
             "in_schema": name in schema_features,
             "categorical_int": False,
         }
