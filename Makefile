@@ -9,7 +9,9 @@ BIN = $(VENV)/bin
 
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: setup run test lint bench compile clean
+TOOLS_VENV ?= .venv-tools
+
+.PHONY: setup tools run test lint bench compile image-smoke clean
 
 $(UV):
 	$(PYTHON) -m venv $(VENV)
@@ -22,20 +24,35 @@ $(VENV)/.synced: requirements/lock.txt pyproject.toml | $(UV)
 
 setup: $(VENV)/.synced
 
+# checkov lives apart from the lock (its pins conflict with the runtime's).
+$(TOOLS_VENV)/.synced: requirements/tools.txt requirements/install-tools.sh | $(UV)
+	PYTHON=$(PYTHON) TOOLS_VENV=$(TOOLS_VENV) UV=$(UV) requirements/install-tools.sh
+
+tools: $(TOOLS_VENV)/.synced
+
 run: setup
 	$(BIN)/kfp-governance run
 
-test: setup
+test: setup tools
 	$(BIN)/python -m pytest
 
 lint: setup
 	$(BIN)/ruff check .
 
 bench: setup
+	$(BIN)/python benchmarks/sdk_import.py
+	$(BIN)/python benchmarks/local_run.py
 	$(BIN)/python benchmarks/validation.py
+	$(BIN)/python benchmarks/evaluation.py
 
 compile: setup
 	$(BIN)/kfp-governance compile --output training.yaml
 
+# Build one family's image with buildah and run it with podman (needs root and
+# apt-get install -y buildah podman runc debootstrap); FAMILY=validation|training|registry|serving
+FAMILY ?= serving
+image-smoke:
+	images/build-local.sh $(FAMILY)
+
 clean:
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(TOOLS_VENV)

@@ -6,8 +6,11 @@ at its own mirror (air-gapped clusters) when it compiles:
 
 * ``KFP_GOVERNANCE_IMAGE_REGISTRY``: registry and path prefix
   (default ``ghcr.io/kfp-governance``);
-* ``KFP_GOVERNANCE_IMAGE_TAG``: the tag, or a digest written ``@sha256:...``
-  to pin by digest (default: the package version).
+* ``KFP_GOVERNANCE_IMAGE_TAG``: the tag (default: the package version);
+* ``KFP_GOVERNANCE_IMAGE_<FAMILY>`` (``_VALIDATION``, ``_TRAINING``,
+  ``_REGISTRY``, ``_SERVING``): one family's full reference, which wins over
+  both; this is how to pin by digest, since each image has its own
+  (``registry.internal/kfp-governance-training@sha256:...``).
 
 The variables are read when this module is first imported, i.e. at compile
 time, so set them before importing ``kfp_governance.components``.
@@ -30,6 +33,9 @@ def image_for(family: str) -> str:
     """The image reference of a runtime family (``validation``, ``training``, ``registry``, ``serving``)."""
     if family not in FAMILIES:
         raise ValueError(f"unknown image family {family!r}; expected one of {FAMILIES}")
+    pinned = os.environ.get(f"KFP_GOVERNANCE_IMAGE_{family.upper()}")
+    if pinned:
+        return pinned
     registry = os.environ.get("KFP_GOVERNANCE_IMAGE_REGISTRY", DEFAULT_REGISTRY).rstrip("/")
     tag = os.environ.get("KFP_GOVERNANCE_IMAGE_TAG", __version__)
     separator = "" if tag.startswith("@") else ":"

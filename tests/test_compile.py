@@ -52,6 +52,15 @@ def test_image_registry_is_overridable_at_compile_time(tmp_path, monkeypatch):
     assert all(i.endswith("@sha256:" + "0" * 64) for i in images)
 
 
+def test_each_family_can_be_pinned_by_its_own_digest(tmp_path, monkeypatch):
+    digest = "registry.internal/kfp-governance-validation@sha256:" + "1" * 64
+    monkeypatch.setenv("KFP_GOVERNANCE_IMAGE_VALIDATION", digest)
+    spec = yaml.safe_load(_compile(tmp_path).read_text())
+    images = {name: e["container"]["image"] for name, e in spec["deploymentSpec"]["executors"].items()}
+    assert images["exec-validate-data"] == digest
+    assert all(image != digest for name, image in images.items() if name != "exec-validate-data")
+
+
 def test_unknown_pipeline_is_a_clear_error(tmp_path):
     result = run_cli("compile", "--pipeline", "nope", "--output", str(tmp_path / "x.yaml"))
     assert result.returncode == 2
