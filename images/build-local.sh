@@ -39,8 +39,12 @@ if ! buildah images --quiet "$BASE" >/dev/null 2>&1; then
     echo "== base: debootstrap bookworm minbase + python3, python3-venv"
     start=$(date +%s)
     rm -rf "$WORK/rootfs"
-    debootstrap --variant=minbase --include=python3,python3-venv bookworm "$WORK/rootfs" \
-        "${DEBIAN_MIRROR:-http://deb.debian.org/debian}" >"$WORK/debootstrap.log"
+    # The mirror this machine's apt already uses (first deb URI), unless DEBIAN_MIRROR says otherwise.
+    mirror="${DEBIAN_MIRROR:-$(grep -hoE '^(URIs:|deb) +https?://[^ ]+' /etc/apt/sources.list /etc/apt/sources.list.d/*.sources \
+        /etc/apt/sources.list.d/*.list 2>/dev/null | head -n 1 | awk '{print $NF}')}"
+    [ -n "$mirror" ] || { echo "no Debian mirror found in /etc/apt; set DEBIAN_MIRROR" >&2; exit 2; }
+    debootstrap --variant=minbase --include=python3,python3-venv bookworm "$WORK/rootfs" "$mirror" \
+        >"$WORK/debootstrap.log"
     rm -rf "$WORK"/rootfs/var/cache/apt/archives/*.deb "$WORK"/rootfs/var/lib/apt/lists/*
     tar -C "$WORK/rootfs" -c . | podman import \
         --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
