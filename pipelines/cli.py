@@ -130,6 +130,11 @@ def check_config(config: Path = typer.Argument(..., help="YAML config to check."
                   highlight=False)
 
 
+from kfp_governance.pipelines.cli_remote import register as _register_remote
+
+_register_remote(app)
+
+
 def main() -> None:
     """Console-script entry point."""
     try:
