@@ -17,8 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import explain_bench  # noqa: E402
-import fairness_bench  # noqa: E402
+import explain_bench
+import fairness_bench
 
 
 def main() -> None:

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _table import print_table  # noqa: E402
+from _table import print_table
 
 
 def run_cli(output: Path) -> tuple[float, dict]:

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _table import print_table  # noqa: E402
+from _table import print_table
 
 FLOOR = "import kfp.dsl"
 OURS = "import kfp.dsl, kfp_governance.components, kfp_governance.pipelines.training"

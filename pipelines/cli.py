@@ -10,11 +10,10 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
+from kfp_governance.pipelines.cli_remote import register as _register_remote
 from rich.console import Console
-from rich.table import Table
 
 from kfp_governance import __version__
 from kfp_governance.errors import GovernanceError
@@ -34,7 +33,7 @@ def _fail(message: str, code: int = EXIT_USER_ERROR) -> None:
     raise typer.Exit(code)
 
 
-def _load_config(config: Optional[Path]):
+def _load_config(config: Path | None):
     from kfp_governance.config import default_config, load_config
 
     return load_config(config) if config else default_config()
@@ -54,7 +53,7 @@ def _main(version: bool = typer.Option(False, "--version", callback=_version, is
 
 @app.command()
 def run(
-    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML config; default: bundled UCI Adult."),
+    config: Path | None = typer.Option(None, "--config", "-c", help="YAML config; default: bundled UCI Adult."),
     output: Path = typer.Option(Path("kfp-governance-run"), "--output", "-o", help="Folder for artifacts and logs."),
     pipeline: str = typer.Option("training", "--pipeline", help="Reference pipeline to run."),
     fail_on_reject: bool = typer.Option(False, "--fail-on-reject", help="Exit 3 if the gate rejects the model."),
@@ -63,6 +62,7 @@ def run(
     from kfp_governance.pipelines.local_run import run_pipeline_locally
     from kfp_governance.pipelines.registry import get_pipeline
     from kfp_governance.pipelines.summary import print_summary, summarize
+
     from kfp_governance.preflight import check_data
 
     try:
@@ -104,7 +104,6 @@ def compile(
 ) -> None:
     """Compile a reference pipeline to one YAML document for KFP and Vertex AI Pipelines."""
     from kfp import compiler
-
     from kfp_governance.pipelines.registry import get_pipeline
 
     try:
@@ -130,9 +129,7 @@ def check_config(config: Path = typer.Argument(..., help="YAML config to check."
                   highlight=False)
 
 
-from kfp_governance.pipelines.cli_remote import register as _register_remote
-
-_register_remote(app)
+_register_remote(app)  # submit and schedule
 
 
 def main() -> None:

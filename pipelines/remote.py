@@ -20,7 +20,7 @@ the CLI prints it as one line and exits 2.
 >>> resolve_settings("kubeflow", {}, environ={})
 Traceback (most recent call last):
 ...
-kfp_governance.errors.ConfigError: missing setting for --target kubeflow: the KFP API endpoint; fix: set KF_PIPELINES_ENDPOINT or pass --endpoint
+kfp_governance.errors.ConfigError: missing setting for --target kubeflow: the KFP API endpoint; fix: ...
 """
 
 from __future__ import annotations

@@ -17,9 +17,16 @@ from typing import NamedTuple
 
 from kfp import dsl
 from kfp.dsl import HTML, Artifact, ClassificationMetrics, Dataset, Markdown, Metrics, Model
-
-from kfp_governance.components import (evaluate_fairness, evaluate_model, explain_model, gate, generate_model_card,
-                                       load_data, train_model, validate_data)
+from kfp_governance.components import (
+    evaluate_fairness,
+    evaluate_model,
+    explain_model,
+    gate,
+    generate_model_card,
+    load_data,
+    train_model,
+    validate_data,
+)
 
 PIPELINE_NAME = "kfp-governance-training"
 

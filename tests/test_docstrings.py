@@ -11,8 +11,6 @@ import pkgutil
 
 import pytest
 
-import kfp_governance
-
 
 def _modules() -> list[str]:
     import kfp_governance.components

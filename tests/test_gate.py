@@ -60,7 +60,7 @@ def evidence(tmp_path_factory, adult_splits, adult_model):
                       baseline_statistics_uri=baseline and str(baseline))
         return out
 
-    clean = validate("clean")
+    validate("clean")
     shifted = pd.read_parquet(evaluation)
     shifted.loc[shifted.index[:200], "workclass"] = "Space-agency"  # 3% unseen values: a real anomaly
     shifted.to_parquet(folder / "eval_anomalous.parquet")

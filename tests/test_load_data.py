@@ -37,7 +37,8 @@ def test_adult_split_is_stratified_and_hash_recorded(adult_splits, adult_config)
     assert result.train_rows + result.eval_rows == result.rows
     assert abs(result.eval_rows / result.rows - 0.2) < 1e-3
     assert abs(result.positive_rate_train - result.positive_rate_eval) < 1e-3
-    raw = open(adult_config.data.uri, "rb").read()
+    with open(adult_config.data.uri, "rb") as handle:
+        raw = handle.read()
     assert result.source_sha256 == hashlib.sha256(raw).hexdigest()
     eval_frame = pd.read_parquet(evaluation)
     assert eval_frame["workclass"].isna().sum() > 0  # '?' became missing

@@ -67,7 +67,7 @@ try:
             f"http://127.0.0.1:{port}/v2/models/adult/infer", data=json.dumps(request).encode(),
             headers={"Content-Type": "application/json"}), timeout=30))
     except urllib.error.HTTPError as err:
-        raise SystemExit(f"inference failed: HTTP {err.code} {err.read().decode()[:2000]}")
+        raise SystemExit(f"inference failed: HTTP {err.code} {err.read().decode()[:2000]}") from None
     (output,) = reply["outputs"]
     assert output["name"] == "predict_proba" and output["shape"] == [3, 2], output
     health = urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/health/ready", timeout=2).status

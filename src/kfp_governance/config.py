@@ -69,7 +69,7 @@ class DataConfig(_Strict):
         return str(value)
 
     @model_validator(mode="after")
-    def _label_is_not_a_feature(self) -> "DataConfig":
+    def _label_is_not_a_feature(self) -> DataConfig:
         if self.features is not None:
             if not self.features:
                 raise ValueError("data.features is empty: list the feature columns or omit the key")

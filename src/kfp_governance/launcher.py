@@ -15,8 +15,8 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 from kfp_governance.errors import GovernanceError
 

@@ -6,8 +6,9 @@ Vertex AI bucket or an on-prem MinIO bucket.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
 from kfp_governance.errors import DataError
 from kfp_governance.hashing import sha256_stream

@@ -9,6 +9,7 @@ first, so a forgotten fake never outlives its test run.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import threading
@@ -154,10 +155,8 @@ class RecordingServer:
         elif body and content_type.startswith("multipart/form-data"):
             request.parts = _multipart(content_type, body)
         elif body:
-            try:
+            with contextlib.suppress(ValueError):
                 request.json = json.loads(body)
-            except ValueError:
-                pass
         with self._lock:
             self.requests.append(request)
             reply = self._injected(request) or self._answer(request)

@@ -294,7 +294,8 @@ def explain_model(model_dir: str | Path, eval_path: str | Path, *, config: Expla
         additivity={"max_abs_error": error, "tolerance": ADDITIVITY_TOLERANCE,
                     "holds": error <= ADDITIVITY_TOLERANCE * max(1.0, float(np.max(np.abs(outputs), initial=0.0))),
                     "space": adapter.output_space},
-        model_facts=dict(adapter.describe(), estimator_class=type(getattr(model, "named_steps", {}).get("model", model)).__name__),
+        model_facts=dict(adapter.describe(),
+                         estimator_class=type(getattr(model, "named_steps", {}).get("model", model)).__name__),
         versions={"shap": shap.__version__, "scikit-learn": sklearn.__version__},
     )
 

@@ -30,8 +30,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kfp_governance.gate.checks import (FAIL, PASS, Check, data_checks, evidence_checks, fairness_checks,
-                                        performance_checks, regression_checks)
+from kfp_governance.gate.checks import (
+    FAIL,
+    PASS,
+    Check,
+    data_checks,
+    evidence_checks,
+    fairness_checks,
+    performance_checks,
+    regression_checks,
+)
 from kfp_governance.gate.policy import DEFAULT_POLICY, GatePolicy, parse_policy, policy_hash
 from kfp_governance.lineage import code_version
 
@@ -148,7 +156,7 @@ def gate(policy: GatePolicy | dict[str, Any] | None, *, model_sha256: str, prote
         blessed=blessed, checks=checks, model_sha256=model_sha256,
         baseline={"model_sha256": champion["model_sha256"], "metrics": champion.get("metrics")} if champion else None,
         policy=policy.model_dump(mode="json"), policy_sha256=policy_hash(policy), policy_source=source,
-        evidence=evidence, decided_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        evidence=evidence, decided_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         code=code_version(),
     )
     for path, text in ((output_json, json.dumps(blessing.to_json(), indent=2)),

@@ -29,8 +29,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from kfp_governance.config import ModelCardConfig
 from kfp_governance.lineage import code_version
@@ -138,7 +139,7 @@ def build_model_card(record: Mapping[str, Any], *, card_config: ModelCardConfig,
             "overview": card_config.overview or (
                 f"A scikit-learn {record.get('estimator_class', record['estimator'])} predicting whether "
                 f"{record['label']!r} is {record['positive_label']!r} from {len(record['features'])} features."),
-            "version": {"name": sha[:12], "date": dt.datetime.now(dt.timezone.utc).date().isoformat()},
+            "version": {"name": sha[:12], "date": dt.datetime.now(dt.UTC).date().isoformat()},
             "owners": [o.model_dump() for o in card_config.owners],
             "licenses": [card_config.license] if card_config.license else [],
             "framework": record.get("framework"),

@@ -57,7 +57,7 @@ def evidence_checks(policy: GatePolicy, evidence: dict[str, Any | None], attribu
                             PASS if present else FAIL, "" if present else f"no {name} evidence was given"))
     fairness = evidence.get("fairness")
     if "fairness" in policy.require and fairness is not None:
-        measured = set((fairness.get("attributes") or {}))
+        measured = set(fairness.get("attributes") or {})
         for attribute in attributes:
             ok = attribute in measured
             checks.append(Check(f"evidence:fairness:{attribute}", "evidence", "fairness", None, None, "present",

@@ -104,7 +104,7 @@ class GatePolicy(_Strict):
         return value
 
     @model_validator(mode="after")
-    def _has_a_threshold(self) -> "GatePolicy":
+    def _has_a_threshold(self) -> GatePolicy:
         explicit = self.model_fields_set - {"require", "fairness"}
         if not explicit and not self.fairness.has_thresholds():
             raise ValueError("the policy sets no threshold, so the gate could never fail; set at least one, "

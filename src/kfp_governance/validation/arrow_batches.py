@@ -262,7 +262,7 @@ def prefetch(items: Iterable, depth: int = 2) -> Iterator:
                 if not put((item, None)):
                     return
             put((done, None))
-        except BaseException as err:  # noqa: BLE001 - handed to the consumer, re-raised there
+        except BaseException as err:
             put((done, err))
 
     worker = threading.Thread(target=produce, name="tfdv-batch-reader", daemon=True)

@@ -16,6 +16,7 @@ they do not pay TFDV's import time.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import struct
 from pathlib import Path
@@ -68,10 +69,8 @@ def parse_statistics(data: bytes):
     if payload is not None:
         candidates.append(("binary", payload))
     candidates.append(("binary", data))
-    try:
+    with contextlib.suppress(UnicodeDecodeError):
         candidates.insert(0, ("text", data.decode("utf-8")))
-    except UnicodeDecodeError:
-        pass
     for kind, content in candidates:
         stats = statistics_pb2.DatasetFeatureStatisticsList()
         try:
