@@ -17,6 +17,7 @@ def validate_data(
     metrics: Output[Metrics],
     schema_uri: str = "",
     baseline_statistics_uri: str = "",
+    serving_statistics_uri: str = "",
     drift_numeric_threshold: float = 0.1,
     drift_categorical_threshold: float = 0.1,
     drift_feature_thresholds: dict = {},
@@ -29,7 +30,9 @@ def validate_data(
     Apache Beam ``runner``). The schema is inferred from the train split
     unless ``schema_uri`` names one; the eval split is validated against it.
     With ``baseline_statistics_uri`` (TFDV statistics of an earlier window,
-    e.g. an earlier run's ``train_statistics``), drift is measured per feature.
+    e.g. an earlier run's ``train_statistics``), drift is measured per feature;
+    with ``serving_statistics_uri`` (statistics of the data the model is
+    served), training/serving skew, with the same thresholds.
     ``anomalies`` is machine-readable JSON; ``report`` is a self-contained
     HTML page that renders in the KFP UI without network access.
 
@@ -48,6 +51,7 @@ def validate_data(
             train_statistics_path=train_statistics.path, eval_statistics_path=eval_statistics.path,
             schema_path=schema.path, anomalies_path=anomalies.path, report_path=report.path,
             schema_uri=schema_uri or None, baseline_statistics_uri=baseline_statistics_uri or None,
+            serving_statistics_uri=serving_statistics_uri or None,
             drift=DriftThresholds(numeric=drift_numeric_threshold, categorical=drift_categorical_threshold,
                                   features=drift_feature_thresholds),
             runner=runner, beam_options=list(beam_options),

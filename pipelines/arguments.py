@@ -29,6 +29,7 @@ def training_arguments(config: GovernanceConfig) -> dict[str, Any]:
         "split_seed": config.split.seed,
         "schema_uri": validation.schema_uri or "",
         "baseline_statistics_uri": validation.baseline_statistics or "",
+        "serving_statistics_uri": validation.serving_statistics or "",
         "drift_numeric_threshold": drift.numeric,
         "drift_categorical_threshold": drift.categorical,
         "drift_feature_thresholds": dict(drift.features),

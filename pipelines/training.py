@@ -67,6 +67,7 @@ def training(
     split_seed: int = 42,
     schema_uri: str = "",
     baseline_statistics_uri: str = "",
+    serving_statistics_uri: str = "",
     drift_numeric_threshold: float = 0.1,
     drift_categorical_threshold: float = 0.1,
     drift_feature_thresholds: dict = {},
@@ -94,11 +95,12 @@ def training(
 
     validate = validate_data(
         train_data=load.outputs["train_data"], eval_data=load.outputs["eval_data"], schema_uri=schema_uri,
-        baseline_statistics_uri=baseline_statistics_uri, drift_numeric_threshold=drift_numeric_threshold,
+        baseline_statistics_uri=baseline_statistics_uri, serving_statistics_uri=serving_statistics_uri,
+        drift_numeric_threshold=drift_numeric_threshold,
         drift_categorical_threshold=drift_categorical_threshold, drift_feature_thresholds=drift_feature_thresholds,
         runner=validation_runner, beam_options=beam_options,
     ).set_display_name("validate data")
-    validate.set_caching_options(False)  # reads a schema and baseline by URI
+    validate.set_caching_options(False)  # reads a schema, a baseline and serving statistics by URI
 
     train = train_model(
         train_data=load.outputs["train_data"], estimator=estimator, estimator_params=estimator_params,

@@ -52,12 +52,13 @@ def evidence(tmp_path_factory, adult_splits, adult_model):
     explain_model(challenger, evaluation, config=ExplainConfig(time_budget_s=5, max_samples=200),
                   output_json=folder / "explanation.json", output_html=folder / "explanation.html")
 
-    def validate(name, eval_path=evaluation, baseline=None):
+    def validate(name, eval_path=evaluation, baseline=None, serving=None):
         out = folder / name
         validate_data(train, eval_path, label="loan", train_statistics_path=out / "train.stats",
                       eval_statistics_path=out / "eval.stats", schema_path=out / "schema.pbtxt",
                       anomalies_path=out / "anomalies.json", report_path=out / "report.html",
-                      baseline_statistics_uri=baseline and str(baseline))
+                      baseline_statistics_uri=baseline and str(baseline),
+                      serving_statistics_uri=serving and str(serving))
         return out
 
     validate("clean")
@@ -75,6 +76,7 @@ def evidence(tmp_path_factory, adult_splits, adult_model):
                   schema_path=baseline / "s2.pbtxt", anomalies_path=baseline / "a2.json",
                   report_path=baseline / "r2.html")
     validate("drifted", baseline=folder / "older.stats")
+    validate("skewed", serving=folder / "older.stats")  # serving traffic of older people only
     files["folder"] = folder
     return files
 
@@ -141,6 +143,14 @@ def test_drift_against_the_baseline_rejects(evidence):
     blessing, written = _gate(evidence, validation_json=evidence["folder"] / "drifted" / "anomalies.json")
     assert written["failed_checks"] == ["max_drifted_features"]
     assert "age" in next(c for c in blessing.checks if c.name == "max_drifted_features").reason
+
+
+def test_training_serving_skew_rejects(evidence):
+    blessing, written = _gate(evidence, validation_json=evidence["folder"] / "skewed" / "anomalies.json")
+    assert written["failed_checks"] == ["max_skewed_features"]
+    assert "age" in next(c for c in blessing.checks if c.name == "max_skewed_features").reason
+    clean = _gate(evidence)[1]
+    assert "max_skewed_features" not in {c["name"] for c in clean["checks"]}  # not measured: no check
 
 
 @pytest.mark.parametrize("missing", ["validation_json", "evaluation_json", "fairness_json", "explanation_json"])

@@ -135,6 +135,7 @@ class DriftThresholds(_Strict):
 
 class ValidationConfig(_Strict):
     baseline_statistics: str | None = None
+    serving_statistics: str | None = None
     schema_uri: str | None = Field(None, alias="schema")
     drift_thresholds: DriftThresholds = Field(default_factory=DriftThresholds)
     runner: str = "InProcess"
@@ -263,6 +264,8 @@ def load_config(path: str | Path) -> GovernanceConfig:
         config.validation.baseline_statistics = _resolve(config.validation.baseline_statistics, base)
     if config.champion:
         config.champion.model_uri = _resolve(config.champion.model_uri, base)
+    if config.validation.serving_statistics:
+        config.validation.serving_statistics = _resolve(config.validation.serving_statistics, base)
     if config.validation.schema_uri:
         config.validation.schema_uri = _resolve(config.validation.schema_uri, base)
     return config

@@ -196,4 +196,11 @@ def data_checks(policy: GatePolicy, validation: dict[str, Any] | None) -> list[C
     else:
         checks.append(Check("max_drifted_features", "data", "drifted_features", None, policy.max_drifted_features,
                             "<=", SKIPPED, "no baseline statistics: drift not measured (first window)"))
+    skew = validation.get("skew") or {}
+    if skew.get("serving_statistics"):
+        skewed = sorted({entry["feature"] for entry in skew.get("features", []) if entry.get("exceeded")})
+        check = _threshold_check("max_skewed_features", "data", "skewed_features", len(skewed), "<=",
+                                 policy.max_skewed_features)
+        check.reason = ("skewed: " + ", ".join(skewed)) if skewed else "against the serving statistics"
+        checks.append(check)
     return checks

@@ -90,6 +90,7 @@ class GatePolicy(_Strict):
     fairness: FairnessPolicy = Field(default_factory=FairnessPolicy)
     max_anomalies: int = Field(0, ge=0)
     max_drifted_features: int = Field(0, ge=0)
+    max_skewed_features: int = Field(0, ge=0)
     require: list[Literal["validation", "evaluation", "fairness", "explanation"]] = Field(
         default_factory=lambda: list(EVIDENCE))
 
