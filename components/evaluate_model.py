@@ -2,6 +2,7 @@
 
 from kfp import dsl
 from kfp.dsl import Artifact, ClassificationMetrics, Dataset, Input, Metrics, Model, Output
+
 from kfp_governance.components._image import TRAINING_IMAGE
 
 

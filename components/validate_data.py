@@ -2,6 +2,7 @@
 
 from kfp import dsl
 from kfp.dsl import HTML, Artifact, Dataset, Input, Metrics, Output
+
 from kfp_governance.components._image import VALIDATION_IMAGE
 
 

@@ -12,25 +12,16 @@ import sys
 from pathlib import Path
 
 import typer
-from kfp_governance.pipelines.cli_remote import register as _register_remote
 from rich.console import Console
 
 from kfp_governance import __version__
 from kfp_governance.errors import GovernanceError
+from kfp_governance.pipelines.cli_remote import register as _register_remote
+from kfp_governance.pipelines.console import EXIT_REJECTED, EXIT_TASK_FAILED, console, err_console
+from kfp_governance.pipelines.console import fail as _fail
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Governed ML pipelines for Kubeflow Pipelines v2 and Vertex AI.")
-console = Console()
-err_console = Console(stderr=True)
-
-EXIT_USER_ERROR = 2
-EXIT_TASK_FAILED = 1
-EXIT_REJECTED = 3
-
-
-def _fail(message: str, code: int = EXIT_USER_ERROR) -> None:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
 
 
 def _load_config(config: Path | None):
@@ -62,7 +53,6 @@ def run(
     from kfp_governance.pipelines.local_run import run_pipeline_locally
     from kfp_governance.pipelines.registry import get_pipeline
     from kfp_governance.pipelines.summary import print_summary, summarize
-
     from kfp_governance.preflight import check_data
 
     try:
@@ -104,6 +94,7 @@ def compile(
 ) -> None:
     """Compile a reference pipeline to one YAML document for KFP and Vertex AI Pipelines."""
     from kfp import compiler
+
     from kfp_governance.pipelines.registry import get_pipeline
 
     try:

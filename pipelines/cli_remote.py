@@ -8,25 +8,44 @@ seconds to import).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from kfp_governance.errors import GovernanceError
+from kfp_governance.pipelines.console import console as _console
+from kfp_governance.pipelines.console import err_console as _err_console
+from kfp_governance.pipelines.console import fail as _fail
 
-EXIT_USER_ERROR = 2
-
-_console = Console()
-_err_console = Console(stderr=True)
-
-_TARGET_HELP = "Where to run: vertex (Vertex AI Pipelines) or kubeflow (a KFP v2 API)."
 _VERTEX = "Vertex AI"
 _KFP = "Kubeflow"
 
-
-def _fail(message: str, code: int = EXIT_USER_ERROR) -> None:
-    _err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True, markup=True)
-    raise typer.Exit(code)
+# The options submit and schedule share, declared once.
+Target = Annotated[str, typer.Option("--target", "-t", help="Where to run: vertex (Vertex AI Pipelines) or "
+                                                              "kubeflow (a KFP v2 API).")]
+ConfigFile = Annotated[Path, typer.Option("--config", "-c", help="YAML config (the same file as `run`).")]
+Params = Annotated[list[str] | None, typer.Option("--param", "-p", metavar="NAME=VALUE",
+                                                  help="Override one pipeline parameter (repeatable); JSON values "
+                                                       "are parsed.")]
+Project = Annotated[str | None, typer.Option("--project", help="project; env GOOGLE_CLOUD_PROJECT.",
+                                             rich_help_panel=_VERTEX)]
+Region = Annotated[str | None, typer.Option("--region", help="region; env GOOGLE_CLOUD_REGION.",
+                                            rich_help_panel=_VERTEX)]
+ApiEndpoint = Annotated[str | None, typer.Option("--api-endpoint", rich_help_panel=_VERTEX,
+                                                 help="API endpoint; env KFP_GOVERNANCE_VERTEX_ENDPOINT.")]
+Endpoint = Annotated[str | None, typer.Option("--endpoint", rich_help_panel=_KFP,
+                                              help="KFP API URL; env KF_PIPELINES_ENDPOINT.")]
+TokenPath = Annotated[str | None, typer.Option("--token-path", rich_help_panel=_KFP,
+                                               help="bearer token file; env KF_PIPELINES_SA_TOKEN_PATH.")]
+Namespace = Annotated[str | None, typer.Option("--namespace", rich_help_panel=_KFP,
+                                               help="profile namespace; env KFP_GOVERNANCE_NAMESPACE.")]
+Experiment = Annotated[str | None, typer.Option("--experiment", rich_help_panel=_KFP,
+                                                help="experiment (default kfp-governance); env "
+                                                     "KFP_GOVERNANCE_EXPERIMENT.")]
+PipelineRoot = Annotated[str | None, typer.Option("--pipeline-root", help="Artifact root (gs://, minio://, s3://); "
+                                                                          "env KFP_GOVERNANCE_PIPELINE_ROOT.")]
+ServiceAccount = Annotated[str | None, typer.Option("--service-account", help="Identity the pipeline runs as; env "
+                                                                              "KFP_GOVERNANCE_RUN_SERVICE_ACCOUNT.")]
 
 
 def _settings(**flags: str | None) -> dict[str, str | None]:
@@ -60,34 +79,14 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def submit(
-        target: str = typer.Option(..., "--target", "-t", help=_TARGET_HELP),
-        config: Path = typer.Option(..., "--config", "-c", help="YAML config (the same file as `run`)."),
+        target: Target,
+        config: ConfigFile,
         pipeline: str = typer.Option("training", "--pipeline", help="Reference pipeline to submit."),
-        param: list[str] | None = typer.Option(None, "--param", "-p", metavar="NAME=VALUE",
-                                                  help="Override one pipeline parameter (repeatable); JSON "
-                                                       "values are parsed."),
+        param: Params = None,
         run_name: str | None = typer.Option(None, "--run-name", help="Display name of the run."),
-        project: str | None = typer.Option(None, "--project", help="project; env GOOGLE_CLOUD_PROJECT.",
-                                              rich_help_panel=_VERTEX),
-        region: str | None = typer.Option(None, "--region", help="region; env GOOGLE_CLOUD_REGION.",
-                                             rich_help_panel=_VERTEX),
-        api_endpoint: str | None = typer.Option(None, "--api-endpoint", rich_help_panel=_VERTEX,
-                                                   help="API endpoint; env KFP_GOVERNANCE_VERTEX_ENDPOINT."),
-        endpoint: str | None = typer.Option(None, "--endpoint", rich_help_panel=_KFP,
-                                               help="KFP API URL; env KF_PIPELINES_ENDPOINT."),
-        token_path: str | None = typer.Option(None, "--token-path", rich_help_panel=_KFP,
-                                                 help="bearer token file; env KF_PIPELINES_SA_TOKEN_PATH."),
-        namespace: str | None = typer.Option(None, "--namespace", rich_help_panel=_KFP,
-                                                help="profile namespace; env KFP_GOVERNANCE_NAMESPACE."),
-        experiment: str | None = typer.Option(None, "--experiment", rich_help_panel=_KFP,
-                                                 help="experiment (default kfp-governance); env "
-                                                      "KFP_GOVERNANCE_EXPERIMENT."),
-        pipeline_root: str | None = typer.Option(None, "--pipeline-root",
-                                                    help="Artifact root (gs://, minio://, s3://); env "
-                                                         "KFP_GOVERNANCE_PIPELINE_ROOT."),
-        service_account: str | None = typer.Option(None, "--service-account",
-                                                      help="Identity the pipeline runs as; env "
-                                                           "KFP_GOVERNANCE_RUN_SERVICE_ACCOUNT."),
+        project: Project = None, region: Region = None, api_endpoint: ApiEndpoint = None,
+        endpoint: Endpoint = None, token_path: TokenPath = None, namespace: Namespace = None,
+        experiment: Experiment = None, pipeline_root: PipelineRoot = None, service_account: ServiceAccount = None,
     ) -> None:
         """Start one run of a reference pipeline on Vertex AI Pipelines or a Kubeflow Pipelines cluster."""
         from kfp_governance.pipelines import remote
@@ -110,8 +109,8 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def schedule(
-        target: str = typer.Option(..., "--target", "-t", help=_TARGET_HELP),
-        config: Path = typer.Option(..., "--config", "-c", help="YAML config (the same file as `run`)."),
+        target: Target,
+        config: ConfigFile,
         cron: str = typer.Option(..., "--cron", help="Standard 5-field cron ('0 3 * * 1': Mondays 03:00) or "
                                                      "@hourly/@daily/@weekly/@monthly/@yearly."),
         timezone: str | None = typer.Option(None, "--timezone", help="IANA time zone of --cron (default UTC; "
@@ -119,30 +118,10 @@ def register(app: typer.Typer) -> None:
         name: str | None = typer.Option(None, "--name", help="Display name of the schedule (default "
                                                                 "<pipeline name>-schedule)."),
         pipeline: str = typer.Option("training", "--pipeline", help="Reference pipeline to schedule."),
-        param: list[str] | None = typer.Option(None, "--param", "-p", metavar="NAME=VALUE",
-                                                  help="Override one pipeline parameter (repeatable); JSON "
-                                                       "values are parsed."),
-        project: str | None = typer.Option(None, "--project", help="project; env GOOGLE_CLOUD_PROJECT.",
-                                              rich_help_panel=_VERTEX),
-        region: str | None = typer.Option(None, "--region", help="region; env GOOGLE_CLOUD_REGION.",
-                                             rich_help_panel=_VERTEX),
-        api_endpoint: str | None = typer.Option(None, "--api-endpoint", rich_help_panel=_VERTEX,
-                                                   help="API endpoint; env KFP_GOVERNANCE_VERTEX_ENDPOINT."),
-        endpoint: str | None = typer.Option(None, "--endpoint", rich_help_panel=_KFP,
-                                               help="KFP API URL; env KF_PIPELINES_ENDPOINT."),
-        token_path: str | None = typer.Option(None, "--token-path", rich_help_panel=_KFP,
-                                                 help="bearer token file; env KF_PIPELINES_SA_TOKEN_PATH."),
-        namespace: str | None = typer.Option(None, "--namespace", rich_help_panel=_KFP,
-                                                help="profile namespace; env KFP_GOVERNANCE_NAMESPACE."),
-        experiment: str | None = typer.Option(None, "--experiment", rich_help_panel=_KFP,
-                                                 help="experiment (default kfp-governance); env "
-                                                      "KFP_GOVERNANCE_EXPERIMENT."),
-        pipeline_root: str | None = typer.Option(None, "--pipeline-root",
-                                                    help="Artifact root (gs://, minio://, s3://); env "
-                                                         "KFP_GOVERNANCE_PIPELINE_ROOT."),
-        service_account: str | None = typer.Option(None, "--service-account",
-                                                      help="Identity the pipeline runs as; env "
-                                                           "KFP_GOVERNANCE_RUN_SERVICE_ACCOUNT."),
+        param: Params = None,
+        project: Project = None, region: Region = None, api_endpoint: ApiEndpoint = None,
+        endpoint: Endpoint = None, token_path: TokenPath = None, namespace: Namespace = None,
+        experiment: Experiment = None, pipeline_root: PipelineRoot = None, service_account: ServiceAccount = None,
     ) -> None:
         """Run a reference pipeline on a schedule (a Vertex AI schedule or a KFP recurring run).
 

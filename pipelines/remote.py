@@ -219,6 +219,7 @@ def _check_values(target: str, settings: dict[str, str | None]) -> None:
 def compile_pipeline(pipeline: str, directory: str | Path) -> Path:
     """Compile ``pipeline`` to ``<directory>/<pipeline>.yaml`` exactly as ``kfp-governance compile`` does."""
     from kfp import compiler
+
     from kfp_governance.pipelines.registry import get_pipeline
 
     pipeline_func, _ = get_pipeline(pipeline)

@@ -17,6 +17,7 @@ from typing import NamedTuple
 
 from kfp import dsl
 from kfp.dsl import HTML, Artifact, ClassificationMetrics, Dataset, Markdown, Metrics, Model
+
 from kfp_governance.components import (
     evaluate_fairness,
     evaluate_model,

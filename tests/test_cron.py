@@ -13,9 +13,9 @@ import datetime as dt
 
 import pytest
 from conftest import run_cli
-from kfp_governance.pipelines.cron import parse_cron, to_kfp, to_vertex
 
 from kfp_governance.errors import ConfigError
+from kfp_governance.pipelines.cron import parse_cron, to_kfp, to_vertex
 
 # user cron -> (Vertex AI, KFP)
 TRANSLATIONS = [

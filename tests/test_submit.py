@@ -22,10 +22,10 @@ import pytest
 import yaml
 from conftest import run_cli
 from fakes import FakeKFP, FakeVertex
-from kfp_governance.pipelines import remote
-from kfp_governance.pipelines.arguments import training_arguments
 
 from kfp_governance.errors import ConfigError, GovernanceError
+from kfp_governance.pipelines import remote
+from kfp_governance.pipelines.arguments import training_arguments
 
 PROJECT, REGION = "governed-ml", "europe-west4"
 ROOT = "gs://governed-ml-artifacts/pipeline-root"

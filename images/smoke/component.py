@@ -15,8 +15,8 @@ import time
 
 import yaml
 from kfp import compiler
-from kfp_governance.components.load_data import load_data
 
+from kfp_governance.components.load_data import load_data
 from kfp_governance.datasets import adult_csv_path
 
 work = tempfile.mkdtemp()
