@@ -18,10 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kfp_governance.launcher import ERROR_PREFIX
+
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _START = re.compile(r"Executing task '([^']+)'")
 _END = re.compile(r"Task '([^']+)' finished with status (\w+)")
-_USER_ERROR = re.compile(r"kfp-governance error in (\S+): (.*)")
+_USER_ERROR = re.compile(re.escape(ERROR_PREFIX) + r" in (\S+): (.*)")  # what launcher.step prints
 
 
 @dataclass

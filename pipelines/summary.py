@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+
+from kfp_governance.evidence import read_json_document
 
 REPORTS = ("validation_report", "fairness_report", "explanation_report", "gate_summary", "model_card")
 
@@ -17,13 +17,7 @@ def _meta(artifact) -> dict[str, Any]:
 
 
 def _json(artifact) -> dict[str, Any] | None:
-    path = Path(getattr(artifact, "path", "") or "")
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError:
-        return None
+    return read_json_document(getattr(artifact, "path", None))[0]
 
 
 def summarize(run) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kfp_governance.evidence import read_json_document
 from kfp_governance.gate.checks import (
     FAIL,
     PASS,
@@ -41,6 +42,7 @@ from kfp_governance.gate.checks import (
     regression_checks,
 )
 from kfp_governance.gate.policy import DEFAULT_POLICY, GatePolicy, parse_policy, policy_hash
+from kfp_governance.hashing import sha256_file
 from kfp_governance.lineage import code_version
 
 log = logging.getLogger(__name__)
@@ -93,20 +95,11 @@ class Blessing:
 
 
 def _read_evidence(path: str | Path | None, name: str) -> tuple[dict[str, Any] | None, dict[str, Any]]:
-    if not path:
-        return None, {"present": False}
-    path = Path(path)
-    if not path.is_file():
-        return None, {"present": False, "path": str(path), "reason": "file does not exist"}
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        log.warning("%s evidence %s is not JSON: %s", name, path, err)
-        return None, {"present": False, "path": str(path), "reason": f"not valid JSON: {err}"}
-    if not isinstance(document, dict) or not document:
-        return None, {"present": False, "path": str(path), "reason": "empty document"}
-    from kfp_governance.hashing import sha256_file
-
+    document, problem = read_json_document(path)
+    if document is None:
+        if problem.startswith("not valid JSON"):
+            log.warning("%s evidence %s is %s", name, path, problem)
+        return None, {"present": False} if not path else {"present": False, "path": str(path), "reason": problem}
     return document, {"present": True, "path": str(path), "sha256": sha256_file(path)}
 
 

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from kfp_governance.config import ModelCardConfig
+from kfp_governance.evidence import read_json_document
 from kfp_governance.lineage import code_version
 from kfp_governance.model_io import read_record
 
@@ -43,13 +44,7 @@ TOP_FEATURES = 10
 
 
 def _read(path: str | Path | None) -> dict[str, Any] | None:
-    if not path or not Path(path).is_file():
-        return None
-    try:
-        document = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        return None
-    return document if isinstance(document, dict) else None
+    return read_json_document(path)[0]
 
 
 def _performance(evaluation: dict[str, Any] | None) -> dict[str, Any]:
