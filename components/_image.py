@@ -46,3 +46,13 @@ VALIDATION_IMAGE = image_for("validation")
 TRAINING_IMAGE = image_for("training")
 REGISTRY_IMAGE = image_for("registry")
 SERVING_IMAGE = image_for("serving")
+
+
+def record_image(task) -> None:
+    """Tell a pipeline task the image reference it runs in, for the lineage it records.
+
+    Sets ``KFP_GOVERNANCE_IMAGE`` on the task's container (KFP and Vertex AI
+    pass it to the pod; ``kfp.local`` ignores it, so local runs record
+    ``local``). With a digest-pinned reference the digest is recorded too.
+    """
+    task.set_env_variable("KFP_GOVERNANCE_IMAGE", task.container_spec.image)

@@ -16,9 +16,10 @@ def evaluate_fairness(
     fairness: Output[Artifact],
     report: Output[HTML],
     min_group_size: int = 30,
-    bootstrap_samples: int = 200,
+    bootstrap_samples: int = 2000,
     seed: int = 0,
     champion_model_uri: str = "",
+    champion_model_sha256: str = "",
 ):
     """Fairness per protected attribute with AIF360's definitions: data bias and model bias.
 
@@ -29,11 +30,13 @@ def evaluate_fairness(
     opportunity, average odds and false positive rate differences, each with
     group sizes, per-group rates and a bootstrap 95% interval. Groups smaller
     than ``min_group_size`` are reported as insufficient. With
-    ``champion_model_uri``, the champion is scored on the same eval rows.
+    ``champion_model_uri``, the champion is scored on the same eval rows
+    (loaded only if its sha256 equals ``champion_model_sha256``, or its
+    record's when that is empty).
 
-    Example (runs locally, after ``train_model``)::
+    Usage in a pipeline::
 
-        task = evaluate_fairness(model=train.outputs["model"], train_data=load.outputs["train_data"],
+        fair = evaluate_fairness(model=train.outputs["model"], train_data=load.outputs["train_data"],
                                  eval_data=load.outputs["eval_data"],
                                  protected_attributes=[{"name": "gender", "privileged": "Male"}])
     """
@@ -48,6 +51,7 @@ def evaluate_fairness(
             config=FairnessConfig(min_group_size=min_group_size, bootstrap_samples=bootstrap_samples, seed=seed),
             output_json=fairness.path, output_html=report.path, expected_sha256=model.metadata.get("model_sha256"),
             champion_dir=local_model_dir(champion_model_uri) if champion_model_uri else None,
+            champion_sha256=champion_model_sha256 or None,
         )
         for name, value in result.metadata().items():
             if isinstance(value, (int, float)) and not isinstance(value, bool):

@@ -13,22 +13,27 @@ def explain_model(
     metrics: Output[Metrics],
     explanation: Output[Artifact],
     report: Output[HTML],
-    time_budget_s: float = 20.0,
+    time_limit_s: float = 600.0,
     max_samples: int = 1000,
     seed: int = 0,
 ):
-    """Explain the model with SHAP on a seeded sample of the eval split sized to a time budget.
+    """Explain the model with SHAP on a seeded sample of the eval split; the evidence is reproducible.
 
     The explainer follows the estimator (Tree SHAP, Linear SHAP, or a sampled
-    permutation explainer); the sample size, and exact or approximate tree
-    SHAP, are chosen from a measured pilot so the step fits
-    ``time_budget_s``. Outputs mean |SHAP| per original feature (one-hot
-    columns folded back), a summary plot and local explanations.
+    permutation explainer). The method and the sample are chosen from the
+    model's size (trees, leaves and their depths, columns), the eval rows and
+    ``max_samples`` with a fixed cost model, never from timing: exact Tree
+    SHAP when its estimated work fits, else approximate Tree SHAP, with the
+    reason recorded in the explanation's ``method``. The same model, data and
+    settings give the same JSON and HTML on any machine. ``time_limit_s``
+    only stops a step that runs too long, with an error naming the fix.
+    Outputs mean |SHAP| per original feature (one-hot columns folded back),
+    a summary plot and local explanations; timings go to ``metrics`` only.
 
-    Example (runs locally, after ``train_model``)::
+    Usage in a pipeline::
 
-        task = explain_model(model=train.outputs["model"], eval_data=load.outputs["eval_data"],
-                             time_budget_s=10)
+        explain = explain_model(model=train.outputs["model"], eval_data=load.outputs["eval_data"],
+                                max_samples=500, time_limit_s=900.0)
     """
     from kfp_governance.config import ExplainConfig
     from kfp_governance.executors.explain_model import explain_model as execute
@@ -37,11 +42,12 @@ def explain_model(
     with step("explain_model"):
         result = execute(
             model.path, eval_data.path,
-            config=ExplainConfig(time_budget_s=time_budget_s, max_samples=max_samples, seed=seed),
+            config=ExplainConfig(time_limit_s=time_limit_s, max_samples=max_samples, seed=seed),
             output_json=explanation.path, output_html=report.path,
             expected_sha256=model.metadata.get("model_sha256"),
         )
         for name, value in result.metadata().items():
             metrics.log_metric(name, value)
-        explanation.metadata.update({"model_sha256": result.model_sha256, "explainer": result.explainer,
-                                     "rows": result.rows})
+        explanation.metadata.update({"schema": "kfp-governance/explanation/v1", "model_sha256": result.model_sha256,
+                                     "eval_data_sha256": result.eval_data_sha256, "explainer": result.explainer,
+                                     "exact": result.exact, "algorithm": result.algorithm, "rows": result.rows})

@@ -23,18 +23,17 @@ def load_data(
     """Read CSV or Parquet from a path or URI and split it, stratified and seeded, into train and eval.
 
     Both outputs are Parquet files; their metadata carries the source URI and
-    its sha256, row counts and positive rates.
+    its sha256, the split file's own ``sha256`` (what every piece of evidence
+    computed on the split names), row counts and positive rates.
 
-    Example (runs locally)::
+    Usage in a pipeline::
 
-        from kfp import local
-        from kfp_governance.components import load_data
-        local.init(runner=local.SubprocessRunner(use_venv=False))
-        task = load_data(data_uri="adult.csv", label="loan", positive_label=">50K")
-        print(task.outputs["train_data"].metadata["rows"])
+        load = load_data(data_uri="gs://bucket/adult.csv", label="loan", positive_label=">50K",
+                         protected_attributes=[{"name": "gender", "privileged": "Male"}])
     """
     from kfp_governance.config import DataConfig, SplitConfig
     from kfp_governance.executors.load_data import load_data as execute
+    from kfp_governance.hashing import sha256_file
     from kfp_governance.launcher import step
 
     with step("load_data"):
@@ -44,5 +43,6 @@ def load_data(
         result = execute(data, SplitConfig(eval_fraction=eval_fraction, seed=split_seed),
                          train_data.path, eval_data.path)
         meta = result.metadata()
-        train_data.metadata.update(meta, split="train", split_rows=result.train_rows)
-        eval_data.metadata.update(meta, split="eval", split_rows=result.eval_rows)
+        train_data.metadata.update(meta, split="train", split_rows=result.train_rows,
+                                   sha256=sha256_file(train_data.path))
+        eval_data.metadata.update(meta, split="eval", split_rows=result.eval_rows, sha256=sha256_file(eval_data.path))

@@ -24,16 +24,23 @@ def generate_model_card(
     """Generate the model card (HTML and JSON) from the run's evidence only.
 
     ``card`` carries what people write (``intended_use``, ``limitations``,
-    ``owners``, ``risk_notes``, ...); everything else (data and its hash,
-    metrics, fairness per group, top features, gate verdicts, lineage) is
-    read from the artifacts. It runs after the gate, so it shows the verdict.
+    ``owners``, ``risk_notes``, ...); everything else is read from the
+    artifacts: warnings (one-class predictions, fairness warnings, failed
+    sanity checks, mismatched hashes) at the top, the data (source, split,
+    statistics and schema hashes, the schema's features), the effective
+    training parameters, the code and image that trained the model, metrics,
+    fairness per group with intervals, the explanation's method, and the gate's
+    checks and verdict. It runs after the gate, so it shows the verdict;
+    approval and deployments show as not recorded until registration records
+    them. ``model_card_json`` validates against
+    ``kfp_governance/schemas/model_card.v1.json``.
 
-    Example (runs locally, after ``gate``)::
+    Usage in a pipeline::
 
-        task = generate_model_card(model=train.outputs["model"], train_data=load.outputs["train_data"],
+        card = generate_model_card(model=train.outputs["model"], train_data=load.outputs["train_data"],
                                    anomalies=validate.outputs["anomalies"],
                                    evaluation=evaluate.outputs["evaluation"], fairness=fair.outputs["fairness"],
-                                   explanation=explain.outputs["explanation"], blessing=g.outputs["blessing"],
+                                   explanation=explain.outputs["explanation"], blessing=judge.outputs["blessing"],
                                    card={"intended_use": "pre-screening", "limitations": "US data only"})
     """
     from kfp_governance.executors.model_card import generate_model_card as execute
@@ -48,4 +55,5 @@ def generate_model_card(
             output_json=model_card_json.path, output_html=model_card.path,
         )
         model_card_json.metadata.update({"model_sha256": result["model_details"]["model_sha256"],
-                                         "decision": result["governance"]["decision"]})
+                                         "decision": result["governance"]["decision"],
+                                         "warnings": len(result["warnings"])})

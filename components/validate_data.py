@@ -37,10 +37,10 @@ def validate_data(
     ``anomalies`` is machine-readable JSON; ``report`` is a self-contained
     HTML page that renders in the KFP UI without network access.
 
-    Example (runs locally, after ``load_data``)::
+    Usage in a pipeline::
 
-        task = validate_data(train_data=load.outputs["train_data"], eval_data=load.outputs["eval_data"],
-                             baseline_statistics_uri="gs://bucket/last-month/train_statistics")
+        validate = validate_data(train_data=load.outputs["train_data"], eval_data=load.outputs["eval_data"],
+                                 baseline_statistics_uri="gs://bucket/last-month/train_statistics")
     """
     from kfp_governance.config import DriftThresholds
     from kfp_governance.executors.validate_data import validate_data as execute

@@ -69,7 +69,19 @@ kfp-governance-run
 local_outputs
 EOF
 
-echo "== build $IMAGE (images/$FAMILY/Dockerfile)"
+# The commit stamped into the wheel (setup.py) and whether the package's
+# sources differ from it: the build context has no .git, so pass both.
+REVISION="$(git rev-parse --verify HEAD 2>/dev/null || echo unknown)"
+REVISION_DIRTY=unknown
+if [ "$REVISION" != unknown ]; then
+    if [ -n "$(git status --porcelain --untracked-files=all -- src components pipelines pyproject.toml setup.py)" ]; then
+        REVISION_DIRTY=true
+    else
+        REVISION_DIRTY=false
+    fi
+fi
+
+echo "== build $IMAGE (images/$FAMILY/Dockerfile; commit $REVISION, dirty $REVISION_DIRTY)"
 start=$(date +%s)
 buildah bud --isolation chroot --layers=false \
     --ignorefile "$WORK/ignore" \
@@ -77,7 +89,9 @@ buildah bud --isolation chroot --layers=false \
     -v "$WORK/pip.conf:/etc/pip.conf:ro" \
     --build-arg "BASE_IMAGE=$BASE" \
     --build-arg "VERSION=$VERSION" \
-    --build-arg "REVISION=$(git rev-parse HEAD 2>/dev/null || echo unknown)" \
+    --build-arg "REVISION=$REVISION" \
+    --build-arg "REVISION_DIRTY=$REVISION_DIRTY" \
+    --build-arg "IMAGE_REFERENCE=$IMAGE" \
     -f "images/$FAMILY/Dockerfile" -t "$IMAGE" . >"$WORK/build-$FAMILY.log" 2>&1 \
     || { tail -40 "$WORK/build-$FAMILY.log"; exit 1; }
 build_s=$(( $(date +%s) - start ))
@@ -95,6 +109,15 @@ run() {
 }
 echo "== run: identity, Python and the package"
 run "$IMAGE" sh -c 'id; python3 -c "import sys, kfp, kfp_governance; print(sys.version.split()[0], \"kfp\", kfp.__version__, \"kfp-governance\", kfp_governance.__version__)"'
+echo "== run: the code version lineage records (build stamp, image)"
+run --env "EXPECT_COMMIT=$REVISION" --env "EXPECT_IMAGE=$IMAGE" "$IMAGE" python3 -c '
+import json, os
+from kfp_governance.lineage import code_version
+v = code_version()
+print(json.dumps(v))
+expected = None if os.environ["EXPECT_COMMIT"] == "unknown" else os.environ["EXPECT_COMMIT"]
+assert v["git_commit"] == expected and v["commit_source"] == ("build-stamp" if expected else "unknown"), v
+assert v["image"] == {"reference": os.environ["EXPECT_IMAGE"], "digest": None}, v'
 if [ "$FAMILY" != serving ]; then
     run "$IMAGE" kfp-governance --help | head -20
 fi

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from kfp_governance.config import GovernanceConfig
@@ -36,13 +37,15 @@ def training_arguments(config: GovernanceConfig) -> dict[str, Any]:
         "validation_runner": validation.runner,
         "beam_options": list(validation.beam_options),
         "estimator": config.training.estimator,
-        "estimator_params": dict(config.training.params),
+        # JSON text: a dict parameter would arrive with every integer turned into a float.
+        "estimator_params": json.dumps(config.training.params, sort_keys=True),
         "training_seed": config.training.seed,
         "champion_model_uri": config.champion.model_uri if config.champion else "",
+        "champion_model_sha256": (config.champion.model_sha256 or "") if config.champion else "",
         "fairness_min_group_size": config.fairness.min_group_size,
         "fairness_bootstrap_samples": config.fairness.bootstrap_samples,
         "fairness_seed": config.fairness.seed,
-        "explain_time_budget_s": config.explain.time_budget_s,
+        "explain_time_limit_s": config.explain.time_limit_s,
         "explain_max_samples": config.explain.max_samples,
         "explain_seed": config.explain.seed,
         "gate_policy": config.gates.model_dump(mode="json", exclude_unset=True) if config.gates else {},

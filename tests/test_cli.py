@@ -136,6 +136,14 @@ BAD_INPUTS = {
     "unparseable config": ("data: {uri: user.csv, label: [approved\n", "not valid YAML at line", "fix"),
     "unknown estimator": ("data: {uri: user.csv, label: approved, positive_label: 'yes'}\n"
                           "training: {estimator: svm}\n", "unknown estimator 'svm'", "logistic_regression"),
+    "unknown estimator parameter": ("data: {uri: user.csv, label: approved, positive_label: 'yes'}\n"
+                                    "training: {estimator: logistic_regression, params: {depth: 3}}\n",
+                                    "training.params: Invalid parameter 'depth'", "use parameters of LogisticRegression"),
+    "estimator parameter of the wrong type": ("data: {uri: user.csv, label: approved, positive_label: 'yes'}\n"
+                                              "training: {estimator: logistic_regression, params: {max_iter: 2.5}}\n",
+                                              "'max_iter' parameter of LogisticRegression must be an int", "2.5"),
+    "champion is a file": ("data: {uri: user.csv, label: approved, positive_label: 'yes'}\n"
+                           "champion: {model_uri: user.csv}\n", "champion.model_uri", "is a file, not a model folder"),
 }
 
 
@@ -153,14 +161,17 @@ def test_bad_input_is_one_clear_message(tmp_path, case):
     for text in expected:
         assert text in error_lines[0]
     assert not (tmp_path / "out" / "summary.json").exists()
+    checked = run_cli("check-config", str(tmp_path / "config.yaml"))  # what check-config accepts, run runs
+    assert checked.returncode == 2 and [line for line in checked.stderr.splitlines() if line.strip()] == error_lines
 
 
 def test_error_inside_a_task_is_reported_cleanly(tmp_path):
     _csv(tmp_path)
-    config = _config(tmp_path, USER_CONFIG.replace("{C: 0.5}", "{depth: 3}"))
+    (tmp_path / "schema.pbtxt").write_text("this is not a TFDV schema {")  # only the validation task reads it
+    config = _config(tmp_path, USER_CONFIG + "validation: {schema: schema.pbtxt}\n")
     result = run_cli("run", "--config", str(config), "--output", str(tmp_path / "out"))
-    assert result.returncode == 2
-    assert "train_model: training.params: Invalid parameter 'depth'" in result.stderr
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "validate_data:" in result.stderr and "schema.pbtxt" in result.stderr
     assert "Traceback" not in result.stderr
 
 

@@ -1,25 +1,35 @@
-"""explain_model with real SHAP on the bundled UCI Adult data: additivity, folding, budget, determinism, report."""
+"""explain_model with real SHAP on the bundled UCI Adult data: additivity, folding, a deterministic plan,
+byte-identical evidence, the time limit, an independent SHAP oracle, the JSON schema and the report."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import shutil
+import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from kfp_governance.config import ExplainConfig
-from kfp_governance.errors import ConfigError, DataError, IntegrityError
+from kfp_governance.errors import ConfigError, DataError, GovernanceError, IntegrityError, TimeLimitError
+from kfp_governance.executors import explain_model as executor
 from kfp_governance.executors.explain_model import explain_model
 from kfp_governance.explain import plan as planning
-from kfp_governance.explain.explainers import make_adapter, resolve_kind
+from kfp_governance.explain.explainers import leaf_depths, make_adapter, resolve_kind
 from kfp_governance.explain.report import fold
+from kfp_governance.hashing import sha256_file
 from kfp_governance.model_io import MODEL_FILE, load_model, read_record
 
-# a small forest keeps exact Tree SHAP quick (about 6-14 ms a row here); the default has 100 trees
+SCHEMA_FILE = Path(__file__).resolve().parents[1] / "src" / "kfp_governance" / "schemas" / "explanation.v1.json"
+
+# a small forest keeps exact Tree SHAP quick (about 7 ms a row here); the default has 100 trees
 FOREST = {"n_estimators": 10}
+# fully grown trees (about 4,400 leaves each, depth ~50): exact Tree SHAP ~0.3 s a row for 30 trees
+BIG_FOREST = {"n_estimators": 30, "min_samples_leaf": 1}
 
 
 def _model(adult_model, estimator):
@@ -27,10 +37,29 @@ def _model(adult_model, estimator):
 
 
 def _explain(model_dir, eval_path, tmp_path, name="x", **config):
-    config = {"time_budget_s": 10.0, "max_samples": 60, **config}
+    config = {"max_samples": 60, **config}
     explainer = config.pop("explainer", "auto")
     return explain_model(model_dir, eval_path, config=ExplainConfig(**config), output_json=tmp_path / f"{name}.json",
                          output_html=tmp_path / f"{name}.html", explainer=explainer)
+
+
+def _validate(document):
+    import jsonschema
+
+    schema = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator.check_schema(schema)
+    jsonschema.Draft202012Validator(schema).validate(document)
+
+
+def _keys(value, prefix=""):
+    """Every key path of a JSON document."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield f"{prefix}.{key}"
+            yield from _keys(item, f"{prefix}.{key}")
+    elif isinstance(value, list):
+        for item in value:
+            yield from _keys(item, prefix + "[]")
 
 
 def _independent_output(model_dir, frame, output_space):
@@ -52,7 +81,9 @@ def test_shap_values_add_up_to_the_model_output(adult_model, adult_splits, tmp_p
     _, eval_path, _ = adult_splits
     result = _explain(model_dir, eval_path, tmp_path)
     assert (result.explainer, result.output_space) == (explainer, space)
+    assert result.exact is True  # small models: exact Tree SHAP, and Linear SHAP is exact
     assert result.additivity["holds"] and result.additivity["max_abs_error"] < 1e-6
+    _validate(json.loads((tmp_path / "x.json").read_text()))
 
     # every explained row, through the adapter, against the pipeline's own output
     frame = pd.read_parquet(eval_path).iloc[result.row_indices]
@@ -82,7 +113,11 @@ def test_permutation_explainer_adds_up_on_the_original_features(adult_model, adu
     _, eval_path, loaded = adult_splits
     result = _explain(model_dir, eval_path, tmp_path, max_samples=10, explainer="permutation")
     assert (result.explainer, result.output_space, result.rows) == ("permutation", "probability", 10)
+    assert (result.exact, result.algorithm) == (False, "permutation")
     assert result.background_rows == 100
+    document = json.loads((tmp_path / "x.json").read_text())
+    _validate(document)
+    assert "sampled permutations" in document["method"]["reason"]
     assert result.additivity["max_abs_error"] < 1e-9
     assert sorted(e["feature"] for e in result.feature_importance) == sorted(loaded.features)
     assert all(e["columns"] == [e["feature"]] for e in result.feature_importance)  # folding is the identity
@@ -129,64 +164,6 @@ def test_one_hot_columns_fold_into_their_feature(adult_model, adult_splits, tmp_
     assert means == sorted(means, reverse=True)
 
 
-def test_tighter_budget_gives_a_cheaper_plan_for_a_random_forest(adult_model, adult_splits, tmp_path):
-    model_dir = _model(adult_model, "random_forest")
-    _, eval_path, _ = adult_splits
-    _explain(model_dir, eval_path, tmp_path, name="warm", max_samples=10)  # imports done before timing
-    tight = _explain(model_dir, eval_path, tmp_path, name="tight", time_budget_s=1.8, max_samples=1000)
-    roomy = _explain(model_dir, eval_path, tmp_path, name="roomy", time_budget_s=8.0, max_samples=1000)
-    assert roomy.approximate is False and roomy.rows >= planning.QUALITY_FLOOR
-    assert tight.rows < roomy.rows or (tight.approximate and not roomy.approximate)
-    for result in (tight, roomy):
-        plan = result.plan
-        assert plan["reason"]
-        assert plan["estimated_shap_seconds"] > 0 and plan["actual_shap_seconds"] > 0
-        assert plan["pilots"] and plan["pilots"][0]["mode"] == "exact"
-        if not plan["over_budget_planned"]:
-            extrapolated = plan["estimated_shap_seconds"] - next(
-                p["seconds"] for p in plan["pilots"] if p["mode"] == plan["mode"])
-            assert extrapolated <= plan["shap_budget_s"] + 2e-3  # both are rounded in the record
-    assert roomy.plan["step_seconds"] <= 1.5 * roomy.plan["time_budget_s"]  # roughly; the machine is shared
-
-
-def test_plan_rows_shrink_with_the_budget():
-    pilot = {"default": planning.Pilot("default", rows=5, seconds=0.3, seconds_per_row=0.05)}
-    rows = [planning.choose_plan(1000, budget, pilot, ("default",)).rows for budget in (0.0, 1.0, 5.0, 20.0, 100.0)]
-    assert rows == [10, 25, 105, 405, 1000]
-    over = planning.choose_plan(1000, 0.0, pilot, ("default",))
-    assert over.over_budget and "over the budget" in over.reason
-    skipped = planning.choose_plan(200, 1.0, {"approximate": planning.Pilot("approximate", 10, 0.01, 0.001)},
-                                   ("exact", "approximate"), skipped={"exact": "predicted 5 s/row"})
-    assert skipped.mode == "approximate" and "exact not measured: predicted 5 s/row" in skipped.reason
-
-
-def test_exact_pilot_is_skipped_when_the_model_is_predicted_too_slow():
-    calls = []
-    pilot, parts = planning.run_pilot(lambda a, b: calls.append((a, b)), "exact", 1000, allowance_s=0.5,
-                                      predicted_seconds_per_row=2.0)
-    assert pilot is None and parts == [] and calls == []
-
-
-def test_pilot_shrinks_its_batches_to_the_allowance_and_required_pilots_take_a_second_row():
-    import time
-
-    def steady(start, stop):
-        time.sleep(0.05 * (stop - start))
-        return (start, stop)
-
-    pilot, parts = planning.run_pilot(steady, "exact", 1000, allowance_s=0.14)
-    assert parts == [(0, 1), (1, 2)] and pilot.rows == 2
-    assert 0.04 <= pilot.seconds_per_row <= 0.2
-
-    def slow_first(start, stop):  # like numba compiling on the first call
-        time.sleep(0.3 if start == 0 else 0.01 * (stop - start))
-        return (start, stop)
-
-    assert planning.run_pilot(slow_first, "default", 1000, allowance_s=0.1)[0].rows == 1
-    pilot, _ = planning.run_pilot(slow_first, "default", 1000, allowance_s=0.1, required=True)
-    assert pilot.rows == 2 and pilot.seconds_per_row < 0.1  # the set-up is not taken for the cost of a row
-
-
 def test_sample_is_seeded_and_nested(adult_model, adult_splits, tmp_path):
     model_dir = _model(adult_model, "hist_gradient_boosting")
     _, eval_path, _ = adult_splits
@@ -209,21 +186,26 @@ def test_outputs_json_layout_and_metadata(adult_model, adult_splits, tmp_path):
     result = _explain(model_dir, eval_path, tmp_path, name="out", max_samples=30)
     document = json.loads((tmp_path / "out.json").read_text())
     assert document == json.loads(json.dumps(result.to_json()))
-    assert document["explainer"] == "tree" and document["explainer_class"] == "TreeExplainer"
+    assert document["schema"] == "kfp-governance/explanation/v1" and "schema_version" not in document
+    assert document["method"] == {"explainer": "tree", "explainer_class": "TreeExplainer", "exact": True,
+                                  "algorithm": "tree_path_dependent", "output_space": "log_odds",
+                                  "reason": result.reason}
     assert document["model_sha256"] == read_record(model_dir)["model_sha256"]
+    assert document["eval_data_sha256"] == sha256_file(eval_path)
     assert document["sample"]["rows"] == 30 and len(document["sample"]["row_indices"]) == 30
     assert document["sample"]["eval_rows"] == loaded.eval_rows
     assert [e["rank"] for e in document["feature_importance"]] == list(range(1, len(loaded.features) + 1))
     assert {e["kind"] for e in document["local_explanations"]} <= {"highest_score", "lowest_score", "nearest_0.5"}
     assert len(document["local_explanations"]) == 3
-    for key in ("time_budget_s", "target_rows", "mode", "reason", "pilots", "estimated_shap_seconds",
-                "actual_shap_seconds", "step_seconds", "within_budget"):
+    for key in ("target_rows", "rows", "units_per_row", "estimated_units", "work_limit_units", "cost_model", "max_samples"):
         assert key in document["plan"], key
+    assert document["plan"]["estimated_units"] == 30 * document["plan"]["units_per_row"] > 0
     meta = result.metadata(top_k=5)
     assert all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in meta.values())
     shap_keys = [k for k in meta if k.startswith("shap.")]
     assert shap_keys == [f"shap.{e['feature']}" for e in document["feature_importance"][:5]]
-    assert meta["rows"] == 30 and meta["approximate"] == 0.0
+    assert meta["rows"] == 30 and meta["exact"] == 1.0
+    assert meta["time_limit_s"] == 600.0 and meta["shap_seconds"] >= 0 and meta["step_seconds"] >= meta["shap_seconds"]
 
 
 def test_html_report_is_self_contained(adult_model, adult_splits, tmp_path):
@@ -239,6 +221,8 @@ def test_html_report_is_self_contained(adult_model, adult_splits, tmp_path):
     assert html.count("data:image/png;base64,") == 2  # bar chart and summary plot
     assert "Highest score" in html and "Lowest score" in html and "Score nearest 0.5" in html
     assert "marital-status" in html
+    assert "TreeExplainer" in html and "tree_path_dependent" in html and "why this method and sample" in html
+    assert not re.search(r"\bseconds?\b|\bpilot|budget", html, flags=re.IGNORECASE)  # no timings in the report
 
 
 def test_tampered_model_is_refused(adult_model, adult_splits, tmp_path):
@@ -293,7 +277,162 @@ def test_bad_explainer_and_config_are_named(adult_model, adult_splits, tmp_path)
         _explain(model_dir, eval_path, tmp_path, explainer="shapley")
     with pytest.raises(ConfigError, match="explainer='linear' does not fit RandomForestClassifier"):
         _explain(model_dir, eval_path, tmp_path, explainer="linear")
-    with pytest.raises(ConfigError, match="time_budget_s"):
-        explain_model(model_dir, eval_path, config={"time_budget_s": -1}, output_json=tmp_path / "x.json",
+    with pytest.raises(ConfigError, match="time_limit_s"):
+        explain_model(model_dir, eval_path, config={"time_limit_s": -1}, output_json=tmp_path / "x.json",
                       output_html=tmp_path / "x.html")
     assert resolve_kind(load_model(model_dir)) == "tree"
+
+
+# --- reproducible evidence: the plan follows the model's size, never a clock --------------------------------------
+
+
+@pytest.mark.parametrize("estimator", ["random_forest", "logistic_regression"])
+def test_same_model_data_and_config_give_byte_identical_json_and_html(adult_model, adult_splits, tmp_path, estimator):
+    model_dir = _model(adult_model, estimator)
+    _, eval_path, _ = adult_splits
+    first = _explain(model_dir, eval_path, tmp_path / "one", name="run", max_samples=120, seed=3)
+    second = _explain(model_dir, eval_path, tmp_path / "two", name="run", max_samples=120, seed=3)
+    for suffix in ("json", "html"):
+        one = (tmp_path / "one" / f"run.{suffix}").read_bytes()
+        two = (tmp_path / "two" / f"run.{suffix}").read_bytes()
+        assert one == two, f"the {suffix} differs between two runs"
+    assert first.to_json() == second.to_json()
+    # nothing that depends on time or load in the evidence
+    document = json.loads((tmp_path / "one" / "run.json").read_text())
+    timed = [k for k in _keys(document) if re.search(r"second|time|timestamp|_s$|budget|pilot", k.split(".")[-1])]
+    assert timed == []
+    assert first.timings.keys() == {"time_limit_s", "shap_seconds", "render_seconds", "step_seconds"}
+
+
+def _jumping_clock(step: float):
+    """A clock that leaps ``step``, ``2 x step``, ``3 x step``, ... seconds between calls: a very busy machine."""
+    counter = itertools.count(1)
+    now = [1000.0]
+
+    def clock():
+        now[0] += step * next(counter)
+        return now[0]
+
+    return clock
+
+
+def test_the_plan_ignores_the_clock_and_the_time_limit_only_stops(adult_model, adult_splits, tmp_path, monkeypatch):
+    model_dir = _model(adult_model, "random_forest")
+    _, eval_path, _ = adult_splits
+    quiet = _explain(model_dir, eval_path, tmp_path / "quiet", name="e", max_samples=120)
+    with monkeypatch.context() as patch:
+        patch.setattr(time, "perf_counter", _jumping_clock(50.0))
+        patch.setattr(time, "monotonic", _jumping_clock(50.0))
+        busy = _explain(model_dir, eval_path, tmp_path / "busy", name="e", max_samples=120, time_limit_s=1e12)
+    assert (busy.exact, busy.algorithm, busy.rows, busy.row_indices) == (
+        quiet.exact, quiet.algorithm, quiet.rows, quiet.row_indices)
+    for suffix in ("json", "html"):
+        assert (tmp_path / "busy" / f"e.{suffix}").read_bytes() == (tmp_path / "quiet" / f"e.{suffix}").read_bytes()
+    assert busy.timings["step_seconds"] > 1e3 and quiet.timings["step_seconds"] < 1e3  # the clock did jump
+
+    # a limit that is exceeded stops the step with an error naming the limit, the work done and the fix
+    with monkeypatch.context() as patch:
+        patch.setattr(time, "monotonic", _jumping_clock(10.0))
+        with pytest.raises(TimeLimitError) as raised:
+            _explain(model_dir, eval_path, tmp_path / "stopped", name="e", max_samples=120, time_limit_s=100.0)
+    message = str(raised.value)
+    assert isinstance(raised.value, GovernanceError)
+    assert "explain.time_limit_s=100" in message
+    done = int(re.search(r"with (\d+) of 120 rows explained", message).group(1))
+    assert done % executor.BATCH_ROWS == 0 and done < 120
+    assert "fix: lower explain.max_samples or raise explain.time_limit_s" in message
+    assert not (tmp_path / "stopped" / "e.json").exists()
+
+
+def test_plan_is_a_pure_function_of_the_model_size():
+    small = planning.plan_tree(1000, exact_units_per_row=2_000_000, approximate_units_per_row=1_000, facts="small")
+    assert (small.exact, small.algorithm, small.rows, small.estimated_units) == (True, "tree_path_dependent", 1000,
+                                                                               2_000_000_000)
+    assert small == planning.plan_tree(1000, 2_000_000, 1_000, facts="small")  # same facts, same plan
+    middle = planning.plan_tree(1000, exact_units_per_row=25_000_000, approximate_units_per_row=1_000, facts="mid")
+    assert (middle.exact, middle.rows) == (True, 400) and "exact on the 400 rows that fit" in middle.reason
+    big = planning.plan_tree(1000, exact_units_per_row=100_000_000, approximate_units_per_row=3_000, facts="big")
+    assert (big.exact, big.algorithm, big.rows, big.mode) == (False, "tree_saabas_approximate", 1000, "approximate")
+    assert "approximate Tree SHAP" in big.reason and "explain.max_samples <= 100 would give exact" in big.reason
+    assert planning.plan_tree(100, 100_000_000, 3_000, facts="big").exact  # the hinted max_samples does give exact
+    linear = planning.plan_linear(700, columns=65)
+    assert (linear.exact, linear.algorithm, linear.rows, linear.work_limit_units) == (True, "linear_interventional",
+                                                                                     700, None)
+    wide = planning.plan_permutation(1000, features=200, background_rows=100)  # 401,000 units a row: 7 rows fit
+    narrow = planning.plan_permutation(1000, features=6, background_rows=100)
+    assert wide.rows == planning.MIN_ROWS < narrow.rows == 230
+    assert "the minimum of 10 rows" in wide.reason
+    assert leaf_depths([1, 3, -1, -1, -1], [2, 4, -1, -1, -1]).tolist() == [1, 2, 2]
+
+
+def test_large_forest_gets_approximate_tree_shap_and_a_small_one_exact(adult_model, adult_splits, tmp_path):
+    _, eval_path, _ = adult_splits
+    big_dir = adult_model("random_forest", **BIG_FOREST)
+    big = _explain(big_dir, eval_path, tmp_path, name="big", max_samples=1000)
+    assert (big.explainer, big.exact, big.algorithm, big.rows) == ("tree", False, "tree_saabas_approximate", 1000)
+    facts = big.model_facts
+    assert facts["trees"] == 30 and facts["max_depth"] > 30 and facts["leaves"] > 30 * 2000
+    assert "only" in big.reason and "approximate Tree SHAP" in big.reason and "explain.max_samples <=" in big.reason
+    document = json.loads((tmp_path / "big.json").read_text())
+    assert document["method"]["exact"] is False and document["method"]["reason"] == big.reason
+    assert document["plan"]["estimated_units"] == 1000 * facts["approximate_units_per_row"]
+    _validate(document)
+    assert "approximate" in (tmp_path / "big.html").read_text()
+
+    # the hint in the reason holds: that many rows would be explained exactly (planned only, not run)
+    hinted = int(re.search(r"explain\.max_samples <= ([\d,]+)", big.reason).group(1).replace(",", ""))
+    record = read_record(big_dir)
+    frame = pd.read_parquet(eval_path)[record["features"]]
+    adapter = make_adapter("tree", load_model(big_dir), record["transformed_feature_sources"], frame, frame, seed=0)
+    assert adapter.plan(hinted).exact and not adapter.plan(max(hinted + 1, planning.QUALITY_FLOOR)).exact
+
+    # independent oracle for the approximate values: shap called directly, one call for all rows (no batches)
+    shap_values = _direct_tree_shap(big_dir, eval_path, big.row_indices, approximate=True)
+    _assert_importance_matches(big, shap_values, big_dir)
+
+    small = _explain(_model(adult_model, "random_forest"), eval_path, tmp_path, name="small", max_samples=60)
+    assert (small.exact, small.algorithm, small.rows) == (True, "tree_path_dependent", 60)
+    assert "within the limit" in small.reason
+
+
+def _direct_tree_shap(model_dir, eval_path, row_indices, approximate=False):
+    """SHAP values of the positive class from shap.TreeExplainer on the preprocessed matrix, without our code."""
+    import shap
+
+    pipeline = load_model(model_dir)
+    record = read_record(model_dir)
+    rows = pd.read_parquet(eval_path).iloc[row_indices][record["features"]]
+    matrix = pipeline.named_steps["preprocess"].transform(rows)
+    matrix = np.asarray(matrix.toarray() if hasattr(matrix, "toarray") else matrix, dtype=float)
+    values = shap.TreeExplainer(pipeline.named_steps["model"]).shap_values(matrix, approximate=approximate,
+                                                                          check_additivity=False)
+    values = np.asarray(values[1] if isinstance(values, list) else values, dtype=float)
+    return values[:, :, 1] if values.ndim == 3 else values
+
+
+def _assert_importance_matches(result, values, model_dir):
+    """Fold ``values`` per feature by the column names (numeric: the name; one-hot: ``feature_category``)."""
+    names = [str(c) for c in load_model(model_dir).named_steps["preprocess"].get_feature_names_out()]
+    assert len(names) == values.shape[1] == sum(len(e["columns"]) for e in result.feature_importance)
+    features = read_record(model_dir)["features"]
+    owner = [name if name in features else max((f for f in features if name.startswith(f + "_")), key=len)
+             for name in names]
+    expected = {}
+    for feature in features:
+        mine = [j for j, o in enumerate(owner) if o == feature]
+        expected[feature] = float(np.mean(np.abs(values[:, mine].sum(axis=1))))
+    got = {e["feature"]: e["mean_abs_shap"] for e in result.feature_importance}
+    assert got.keys() == expected.keys()
+    for feature in features:
+        assert got[feature] == pytest.approx(expected[feature], rel=1e-9, abs=1e-12), feature
+    ranking = sorted(features, key=lambda f: (-expected[f], f))
+    assert [e["feature"] for e in result.feature_importance] == ranking
+
+
+@pytest.mark.parametrize("estimator", ["hist_gradient_boosting", "random_forest"])
+def test_importances_equal_shap_called_directly(adult_model, adult_splits, tmp_path, estimator):
+    model_dir = _model(adult_model, estimator)
+    _, eval_path, _ = adult_splits
+    result = _explain(model_dir, eval_path, tmp_path, max_samples=130)  # three batches of at most 50 rows
+    assert result.rows == 130 > 2 * executor.BATCH_ROWS and result.exact
+    _assert_importance_matches(result, _direct_tree_shap(model_dir, eval_path, result.row_indices), model_dir)

@@ -237,7 +237,7 @@ def test_vertex_submit_sends_the_compiled_spec_and_the_config_as_parameters(vert
                                               {"name": "age", "privileged": ">=25"}]
     assert values["gate_policy"] == {"min_roc_auc": 0.85, "max_regression": {"roc_auc": 0.01},
                                      "fairness": {"max_gap": {"equal_opportunity_difference": 0.2}}}
-    assert values["estimator_params"] == {"n_estimators": 50}
+    assert values["estimator_params"] == '{"n_estimators": 50}'  # JSON text: 50 stays an integer
     assert values["champion_model_uri"] == "gs://governed-ml-data/models/champion"
 
     labels = body["labels"]
@@ -421,7 +421,7 @@ def test_param_overrides_are_typed_by_the_compiled_parameters(kfp, configs):
     values = kfp.only("POST", "/apis/v2beta1/runs").json["runtime_config"]["parameters"]
     assert values["eval_fraction"] == 0.3 and values["split_seed"] == 5
     assert values["features"] == ["age", "education"]
-    assert values["estimator_params"] == {"max_depth": 3}
+    assert values["estimator_params"] == '{"max_depth": 3}'  # a STRING parameter: the JSON text as given
     assert values["positive_label"] == "1" and values["label"] == "income"  # string parameters stay text
     assert values["gate_policy"] == {"min_roc_auc": 0.9}
 

@@ -46,6 +46,15 @@ class ProtectedAttribute(_Strict):
     name: str
     privileged: str | int | float
 
+    @field_validator("privileged")
+    @classmethod
+    def _integral_float_as_int(cls, value: str | int | float) -> str | int | float:
+        # A pipeline parameter carries numbers as doubles (protobuf Struct): 1 arrives as 1.0.
+        # Equal values either way; the int keeps the evidence as the user wrote it.
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        return value
+
     @property
     def comparison(self) -> tuple[str, float] | None:
         if not isinstance(self.privileged, str):
@@ -144,20 +153,29 @@ class ValidationConfig(_Strict):
 
 class FairnessConfig(_Strict):
     min_group_size: int = Field(30, ge=1)
-    bootstrap_samples: int = Field(200, ge=0, le=10_000)
+    bootstrap_samples: int = Field(2000, ge=0, le=10_000)
     seed: int = 0
 
 
 class ExplainConfig(_Strict):
-    time_budget_s: float = Field(20.0, gt=0)
+    """SHAP explanations: ``max_samples`` rows at most (how many, and exact or approximate, follow from the
+    model's size, never from timing); ``time_limit_s`` only stops a step that runs too long, with an error."""
+
+    time_limit_s: float = Field(600.0, gt=0)
     max_samples: int = Field(1000, ge=10)
     seed: int = 0
 
 
 class ChampionConfig(_Strict):
-    """The model in production to compare against; a later issue resolves it from a registry."""
+    """The model in production to compare against, pinned by the sha256 of its model file.
+
+    Without ``model_sha256`` the hash in the champion's own ``model_record.json``
+    is checked; with it (e.g. the registered hash), a champion whose bytes differ
+    is refused.
+    """
 
     model_uri: str
+    model_sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
 
 
 class RegistryConfig(_Strict):
@@ -296,6 +314,7 @@ def default_config() -> GovernanceConfig:
             },
             "gates": {
                 "min_roc_auc": 0.85,
+                "min_recall": 0.5,
                 "max_regression": {"roc_auc": 0.01},
                 "fairness": {"max_gap": {"equal_opportunity_difference": 0.2, "average_odds_difference": 0.15}},
                 "max_anomalies": 0,

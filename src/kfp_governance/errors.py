@@ -40,3 +40,7 @@ class EvidenceError(GovernanceError):
 
 class IntegrityError(EvidenceError):
     """A file's sha256 differs from the one recorded when it was written."""
+
+
+class TimeLimitError(GovernanceError):
+    """A step ran past its configured wall-clock limit; the message names the limit, the value and the work done."""

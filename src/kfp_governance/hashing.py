@@ -29,3 +29,14 @@ def sha256_file(path: str | Path) -> str:
     """
     with open(path, "rb") as stream:
         return sha256_stream(stream)
+
+
+def sha256_uri(uri: str | Path) -> str:
+    """sha256 hex digest of a local file or of the object at a URI (``gs://``, ``s3://``, ...)."""
+    text = str(uri)
+    if "://" not in text or text.startswith("file://"):
+        return sha256_file(text.removeprefix("file://"))
+    from kfp_governance.sources import open_source
+
+    with open_source(text) as stream:
+        return sha256_stream(stream)

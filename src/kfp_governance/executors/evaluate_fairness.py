@@ -55,7 +55,8 @@ is not numeric.
 JSON layout (``output_json``)::
 
     {"schema": "kfp-governance/fairness/v1", "engine": "numpy", "label": ..., "positive_label": ...,
-     "threshold": 0.5, "model_sha256": ..., "champion_sha256": null, "train_rows": ..., "eval_rows": ...,
+     "threshold": 0.5, "model_sha256": ..., "champion_sha256": null, "train_data_sha256": ...,
+     "eval_data_sha256": ..., "train_rows": ..., "eval_rows": ...,
      "min_group_size": 30, "bootstrap": {"samples": 200, "seed": 0, "confidence": 0.95, "method": ...},
      "status": "ok" | "insufficient" | "undefined",        # worst over attributes (data and model)
      "warnings": [...],
@@ -111,6 +112,7 @@ from kfp_governance.errors import ConfigError, DataError
 from kfp_governance.executors.evaluate_model import predict_scores
 from kfp_governance.fairness.groups import Groups, distinct_values, shown, split_groups
 from kfp_governance.fairness.metrics import DATA_METRICS, MODEL_METRICS, assess, group_counts, worst
+from kfp_governance.hashing import sha256_file
 from kfp_governance.tabular import read_split
 
 log = logging.getLogger(__name__)
@@ -134,6 +136,8 @@ class FairnessResult:
     bootstrap: dict[str, Any]
     attributes: dict[str, dict[str, Any]]
     champion_sha256: str | None = None
+    train_data_sha256: str = ""
+    eval_data_sha256: str = ""
     warnings: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
     threshold: float = THRESHOLD
@@ -148,6 +152,7 @@ class FairnessResult:
     def to_json(self) -> dict[str, Any]:
         """The JSON document (see the module docstring for its layout)."""
         body = asdict(self)
+        body.pop("seconds")  # evidence holds no timings: the same inputs give the same bytes
         ordered = {"schema": body.pop("schema"), "engine": body.pop("engine"), "status": self.status}
         return {**ordered, **body}
 
@@ -282,7 +287,8 @@ def _one_class_warning(y_pred: np.ndarray, who: str) -> str | None:
 def evaluate_fairness(model_dir: str | Path, train_path: str | Path, eval_path: str | Path, *,
                       protected_attributes: list[ProtectedAttribute], config: FairnessConfig,
                       output_json: str | Path | None, output_html: str | Path | None,
-                      expected_sha256: str | None = None, champion_dir: str | Path | None = None) -> FairnessResult:
+                      expected_sha256: str | None = None, champion_dir: str | Path | None = None,
+                      champion_sha256: str | None = None) -> FairnessResult:
     """Measure data bias (train labels) and model bias (eval predictions) for each protected attribute.
 
     ``model_dir`` is a model written by ``train_model`` (loaded only if its
@@ -290,7 +296,9 @@ def evaluate_fairness(model_dir: str | Path, train_path: str | Path, eval_path: 
     ``eval_path`` are the splits written by ``load_data``, which keep the
     protected attribute columns. ``protected_attributes`` and ``config`` may
     also be given as plain dicts. With ``champion_dir``, the champion's
-    model-bias metrics are computed on the same eval rows. Writes the JSON
+    model-bias metrics are computed on the same eval rows (loaded only if its
+    sha256 matches ``champion_sha256``, the pinned one, or its record). The
+    document names the model's and the splits' sha256. Writes the JSON
     document to ``output_json`` and the HTML report to ``output_html`` (either
     may be ``None``). See the module docstring for definitions, statuses and
     the JSON layout; a runnable example is there too.
@@ -312,7 +320,7 @@ def evaluate_fairness(model_dir: str | Path, train_path: str | Path, eval_path: 
     y_pred = (scores >= THRESHOLD).astype(np.int8)
     champion = None
     if champion_dir:
-        _, c_scores, c_record = predict_scores(champion_dir, evaluation, what="eval split (champion)")
+        _, c_scores, c_record = predict_scores(champion_dir, evaluation, champion_sha256, what="eval split (champion)")
         champion = ((c_scores >= THRESHOLD).astype(np.int8), c_record)
     predicted = time.perf_counter()
 
@@ -348,6 +356,8 @@ def evaluate_fairness(model_dir: str | Path, train_path: str | Path, eval_path: 
         positive_label=positive_label,
         model_sha256=record["model_sha256"],
         champion_sha256=champion[1]["model_sha256"] if champion else None,
+        train_data_sha256=sha256_file(train_path),
+        eval_data_sha256=sha256_file(eval_path),
         train_rows=len(train),
         eval_rows=len(evaluation),
         min_group_size=cfg.min_group_size,

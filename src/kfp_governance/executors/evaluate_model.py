@@ -27,11 +27,13 @@ from typing import Any
 import numpy as np
 
 from kfp_governance.errors import DataError
+from kfp_governance.hashing import sha256_file
 from kfp_governance.model_io import load_model, read_record
 from kfp_governance.tabular import features_and_label, read_split
 
 log = logging.getLogger(__name__)
 
+SCHEMA = "kfp-governance/evaluation/v1"
 METRICS = ("accuracy", "roc_auc", "precision", "recall", "f1", "log_loss")
 MAX_CURVE_POINTS = 101
 
@@ -44,11 +46,13 @@ class EvaluationResult:
     roc_curve: dict[str, list[float]]
     confusion_matrix: dict[str, Any]
     model_sha256: str
+    eval_data_sha256: str = ""
+    prediction_counts: dict[str, int] = field(default_factory=dict)
     champion: dict[str, Any] | None = None
     deltas: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return {"schema": SCHEMA, **asdict(self)}
 
 
 def score(y_true: np.ndarray, y_score: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
@@ -86,13 +90,23 @@ def predict_scores(model_dir: str | Path, frame, expected_sha256: str | None = N
     """Load a model (hash-checked) and return ``(y_true, positive-class scores, record)``."""
     record = read_record(model_dir)
     model = load_model(model_dir, expected_sha256)
+    # the hash the file was just verified against: the evidence names the bytes that were scored
+    record = dict(record, model_sha256=expected_sha256 or record.get("model_sha256"))
     X, y = features_and_label(frame, record["features"], record["label"], record["positive_label"], what)
     return y, model.predict_proba(X)[:, 1], record
 
 
 def evaluate_model(model_dir: str | Path, eval_path: str | Path, *, expected_sha256: str | None = None,
-                   champion_dir: str | Path | None = None, output_json: str | Path | None = None) -> EvaluationResult:
-    """Score the model on ``eval_path``; with ``champion_dir``, score the champion on the same rows."""
+                   champion_dir: str | Path | None = None, champion_sha256: str | None = None,
+                   output_json: str | Path | None = None) -> EvaluationResult:
+    """Score the model on ``eval_path``; with ``champion_dir``, score the champion on the same rows.
+
+    Both models are loaded only after their sha256 checks: the model's against
+    ``expected_sha256`` (or its record), the champion's against
+    ``champion_sha256`` (the pinned hash, e.g. the registered one) or its record.
+    The document names the model's sha256 and the eval split's, and counts
+    the predicted classes (a model that predicts one class is never blessed).
+    """
     frame = read_split(eval_path, "eval split")
     y, y_score, record = predict_scores(model_dir, frame, expected_sha256)
     if len(np.unique(y)) < 2:
@@ -111,9 +125,11 @@ def evaluate_model(model_dir: str | Path, eval_path: str | Path, *, expected_sha
         roc_curve=_curve(y, y_score),
         confusion_matrix={"categories": [f"not {positive}", positive], "matrix": matrix},
         model_sha256=record["model_sha256"],
+        eval_data_sha256=sha256_file(eval_path),
+        prediction_counts={"positive": int(y_pred.sum()), "negative": int(len(y_pred) - y_pred.sum())},
     )
     if champion_dir:
-        c_y, c_score, c_record = predict_scores(champion_dir, frame, what="eval split (champion)")
+        c_y, c_score, c_record = predict_scores(champion_dir, frame, champion_sha256, what="eval split (champion)")
         champion_metrics = score(c_y, c_score)
         result.champion = {"model_sha256": c_record["model_sha256"], "estimator": c_record.get("estimator"),
                            "metrics": champion_metrics}

@@ -71,7 +71,55 @@ def _estimator(name: str, params: dict[str, Any], seed: int):
         valid = ", ".join(sorted(base.get_params()))
         raise ConfigError(f"training.params: {str(err).splitlines()[0]}",
                           fix=f"use parameters of {type(base).__name__}: {valid}") from None
+    try:
+        base._validate_params()  # types and ranges, before any data is read: check-config and run agree
+    except (ValueError, TypeError) as err:
+        raise ConfigError(f"training.params: {str(err).splitlines()[0]}",
+                          fix="correct the parameter's value (see the estimator's scikit-learn documentation)") from None
     return base
+
+
+def check_estimator(name: str, params: dict[str, Any], seed: int = 0) -> str:
+    """Build the estimator exactly as training will and validate its parameters; return its class name.
+
+    Raises :class:`~kfp_governance.errors.ConfigError` naming the parameter and
+    the bad value, so ``check-config`` refuses what training would refuse.
+
+    >>> check_estimator("hist_gradient_boosting", {"max_iter": 200})
+    'HistGradientBoostingClassifier'
+    >>> check_estimator("hist_gradient_boosting", {"max_iter": 200.5})
+    Traceback (most recent call last):
+    ...
+    kfp_governance.errors.ConfigError: training.params: The 'max_iter' parameter of HistGradientBoostingClassifier \
+must be an int in the range [1, inf). Got 200.5 instead.; fix: correct the parameter's value (see the estimator's \
+scikit-learn documentation)
+    """
+    return type(_estimator(name, params, seed)).__name__
+
+
+def parse_estimator_params(text: str | dict[str, Any] | None) -> dict[str, Any]:
+    """The estimator parameters from their JSON text (how they cross a pipeline without losing types).
+
+    >>> parse_estimator_params('{"max_iter": 200, "learning_rate": 0.1}')
+    {'max_iter': 200, 'learning_rate': 0.1}
+    >>> parse_estimator_params("[200]")
+    Traceback (most recent call last):
+    ...
+    kfp_governance.errors.ConfigError: estimator_params must be a JSON object of parameter names and values, \
+got '[200]'; fix: pass e.g. '{"max_iter": 200}' (json.dumps of a dict)
+    """
+    if text is None or text == "":
+        return {}
+    if isinstance(text, dict):
+        return dict(text)
+    try:
+        value = json.loads(text)
+    except (TypeError, json.JSONDecodeError):
+        value = None
+    if not isinstance(value, dict):
+        raise ConfigError(f"estimator_params must be a JSON object of parameter names and values, got {text!r}",
+                          fix="pass e.g. '{\"max_iter\": 200}' (json.dumps of a dict)")
+    return value
 
 
 def build_pipeline(estimator: str, params: dict[str, Any], numeric: list[str], categorical: list[str],

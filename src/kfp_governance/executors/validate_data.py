@@ -66,13 +66,15 @@ from typing import Any
 
 from kfp_governance.config import DriftThresholds
 from kfp_governance.errors import ConfigError, DataError
+from kfp_governance.hashing import sha256_file, sha256_uri
 from kfp_governance.validation.arrow_batches import DEFAULT_BATCH_ROWS
 from kfp_governance.validation.checks import DEFAULT_MIN_DOMAIN_MASS
 
 log = logging.getLogger(__name__)
 
 IN_PROCESS = "InProcess"
-ANOMALIES_FORMAT_VERSION = 1
+ANOMALIES_FORMAT_VERSION = 2
+DOCUMENT = "kfp-governance/validation/v1"
 
 
 @dataclass
@@ -300,7 +302,6 @@ def validate_data(
         unseen = checks.unseen_values(train_stats, schema, "train") + checks.unseen_values(eval_stats, schema, "eval")
 
     with timer("write outputs"):
-        from kfp_governance.hashing import sha256_file
 
         protos.write_statistics(train_stats, train_statistics_path)
         protos.write_statistics(eval_stats, eval_statistics_path)
@@ -323,7 +324,9 @@ def validate_data(
             outputs={"train_statistics": str(train_statistics_path), "eval_statistics": str(eval_statistics_path),
                      "schema": str(schema_path), "anomalies": str(anomalies_path), "report": str(report_path)},
         )
-        protos.write_json(_anomalies_document(result, schema_path), anomalies_path)
+        protos.write_json(_anomalies_document(result, schema_path, schema, {
+            "train": train_path, "eval": eval_path, "train_statistics": train_statistics_path,
+            "eval_statistics": eval_statistics_path}), anomalies_path)
         result.timings = dict(timer.seconds)
         info = {
             "schema_source": schema_source, "runner": runner, "batch_rows": batch_rows,
@@ -345,11 +348,21 @@ def validate_data(
     return result
 
 
-def _anomalies_document(result: ValidationResult, schema_path) -> dict[str, Any]:
+def _anomalies_document(result: ValidationResult, schema_path, schema, paths: dict[str, Any]) -> dict[str, Any]:
+    """The validation evidence: which splits (by sha256), statistics and schema it was computed from, and what
+    it found. ``data_schema`` is the TFDV schema used (``schema`` would clash with the document's own name)."""
+    from kfp_governance.validation import protos
+
     return {
+        "document": DOCUMENT,
         "format_version": ANOMALIES_FORMAT_VERSION,
+        "train_data_sha256": sha256_uri(paths["train"]),
+        "eval_data_sha256": sha256_uri(paths["eval"]),
         "rows": {"train": result.train_rows, "eval": result.eval_rows},
-        "schema": {"source": result.schema_source, "path": str(schema_path), "sha256": result.schema_sha256},
+        "statistics": {split: {"path": str(paths[f"{split}_statistics"]), "sha256": sha256_file(paths[f"{split}_statistics"]),
+                               "format": "tfdv-binary"} for split in ("train", "eval")},
+        "data_schema": {"source": result.schema_source, "path": str(schema_path), "sha256": result.schema_sha256,
+                        "features": protos.schema_features(schema)},
         "anomaly_count": result.anomaly_count,
         "anomalies": result.anomalies,
         "drift": {"baseline_statistics": result.baseline_statistics_uri, "thresholds": result.thresholds,

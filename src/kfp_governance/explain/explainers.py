@@ -32,7 +32,6 @@ on the original features directly, so its folding is the identity.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,17 +39,11 @@ import numpy as np
 import pandas as pd
 
 from kfp_governance.errors import ConfigError, EvidenceError
+from kfp_governance.explain import plan as planning
 
 KINDS = ("auto", "tree", "linear", "permutation")
 
-# Exact path-dependent Tree SHAP costs about O(leaves x depth) per tree and
-# row. Measured on the project's busy 2-core machine (shap 0.49): 27-33 ns per
-# leaf x depth unit on random forests from 2.3M to 21M units. 50 ns keeps the
-# guard on the safe side; it only decides how many rows the pilot may try.
-EXACT_TREE_SECONDS_PER_UNIT = 50e-9
-# Permutations per explained row for the permutation explainer: each costs
-# 2 x (features) + 1 model evaluations on the background rows.
-PERMUTATIONS = 10
+PERMUTATIONS = planning.PERMUTATIONS
 
 
 @dataclass
@@ -73,6 +66,24 @@ def _dense(matrix: Any) -> np.ndarray:
     if hasattr(matrix, "toarray"):
         matrix = matrix.toarray()
     return np.asarray(matrix, dtype=float)
+
+
+def leaf_depths(children_left: Any, children_right: Any) -> np.ndarray:
+    """The depth of every leaf of one tree (root at depth 0), from its child arrays (-1: no child).
+
+    >>> leaf_depths([1, -1, 3, -1, -1], [2, -1, 4, -1, -1]).tolist()
+    [1, 2, 2]
+    """
+    left, right = np.asarray(children_left), np.asarray(children_right)
+    depth = np.zeros(len(left), dtype=np.int64)
+    parents = np.flatnonzero(left >= 0)
+    for _ in range(len(left)):  # one level a pass; stops after the deepest level
+        before = depth.copy()
+        depth[left[parents]] = depth[parents] + 1
+        depth[right[parents]] = depth[parents] + 1
+        if np.array_equal(before, depth):
+            break
+    return depth[left < 0]
 
 
 def _is_tree_model(model: Any) -> bool:
@@ -100,7 +111,8 @@ class Adapter:
     ``modes`` lists the ways the explainer can run, preferred first (trees:
     ``exact`` then ``approximate``; the others: ``default``). ``columns`` are
     the names of the explained columns and ``sources`` the original feature
-    each one belongs to.
+    each one belongs to. :meth:`plan` chooses the mode and the rows from the
+    model's size alone (see :mod:`kfp_governance.explain.plan`).
     """
 
     kind: str
@@ -123,9 +135,9 @@ class Adapter:
         """Positive-class probabilities for ``X``."""
         raise NotImplementedError
 
-    def predicted_seconds_per_row(self, mode: str) -> float | None:
-        """A prior guess of the cost of one row, before any pilot (None: no guess)."""
-        return None
+    def plan(self, target: int) -> planning.Plan:
+        """The mode and rows for ``target`` rows, from the model's size (a pure function, no clock)."""
+        raise NotImplementedError
 
     def describe(self) -> dict[str, Any]:
         """Facts about the explainer for the record (e.g. the model's size)."""
@@ -181,6 +193,11 @@ class TreeAdapter(_PipelineAdapter):
         self.leaves = [int(np.sum(np.asarray(t.children_left) < 0)) for t in trees]
         self.depths = [int(t.max_depth) for t in trees]
         self.size_units = int(sum(leaf * max(depth, 1) for leaf, depth in zip(self.leaves, self.depths)))
+        # work units a row (see kfp_governance.explain.plan): exact sums (leaf depth + 1)**2 over all leaves,
+        # approximate follows one path a tree
+        self.exact_units = int(sum(int(((leaf_depths(t.children_left, t.children_right) + 1) ** 2).sum())
+                                   for t in trees))
+        self.approximate_units = int(sum(depth + 1 for depth in self.depths))
         ev = np.ravel(self.explainer.expected_value)
         self._expected = float(ev[self.positive] if ev.size > 1 else ev[0])
 
@@ -200,15 +217,18 @@ class TreeAdapter(_PipelineAdapter):
             return self.model.predict_proba(Xt)[:, self.positive]
         return np.ravel(self.model.decision_function(Xt))
 
-    def predicted_seconds_per_row(self, mode: str) -> float | None:
-        if mode == "exact":
-            return self.size_units * EXACT_TREE_SECONDS_PER_UNIT
-        return sum(self.depths) * EXACT_TREE_SECONDS_PER_UNIT
+    def plan(self, target: int) -> planning.Plan:
+        facts = (f"{self.n_trees:,} trees, {sum(self.leaves):,} leaves, max depth {max(self.depths)}, "
+                 f"{len(self.columns)} columns")
+        return planning.plan_tree(target, self.exact_units, self.approximate_units, facts)
 
     def describe(self) -> dict[str, Any]:
-        return {"trees": self.n_trees, "mean_leaves": round(float(np.mean(self.leaves)), 1),
+        return {"trees": self.n_trees, "leaves": int(sum(self.leaves)),
+                "mean_leaves": round(float(np.mean(self.leaves)), 1),
                 "max_depth": max(self.depths), "mean_depth": round(float(np.mean(self.depths)), 1),
-                "leaves_x_depth": self.size_units, "feature_perturbation": "tree_path_dependent"}
+                "leaves_x_depth": self.size_units, "columns": len(self.columns),
+                "exact_units_per_row": self.exact_units, "approximate_units_per_row": self.approximate_units,
+                "feature_perturbation": "tree_path_dependent"}
 
 
 class LinearAdapter(_PipelineAdapter):
@@ -237,8 +257,11 @@ class LinearAdapter(_PipelineAdapter):
     def output(self, X: pd.DataFrame) -> np.ndarray:
         return np.ravel(self.model.decision_function(self.transform(X)))
 
+    def plan(self, target: int) -> planning.Plan:
+        return planning.plan_linear(target, len(self.columns))
+
     def describe(self) -> dict[str, Any]:
-        return {"feature_perturbation": "interventional (Independent masker)"}
+        return {"columns": len(self.columns), "feature_perturbation": "interventional (Independent masker)"}
 
 
 class _Codec:
@@ -301,9 +324,7 @@ class PermutationAdapter(Adapter):
         self.max_evals = PERMUTATIONS * (2 * len(self.columns) + 1)
         masker = shap.maskers.Independent(encoded_background, max_samples=len(encoded_background))
         self.explainer = shap.PermutationExplainer(self._predict, masker, seed=seed)
-        started = time.perf_counter()
         self._expected = float(np.mean(self._predict(encoded_background)))
-        self._batch_seconds = time.perf_counter() - started
 
     def _predict(self, matrix: np.ndarray) -> np.ndarray:
         return self.model.predict_proba(self.codec.decode(np.asarray(matrix, dtype=float)))[:, self.positive]
@@ -329,12 +350,11 @@ class PermutationAdapter(Adapter):
     def scores(self, X: pd.DataFrame) -> np.ndarray:
         return self.model.predict_proba(X)[:, self.positive]
 
-    def predicted_seconds_per_row(self, mode: str) -> float | None:
-        # every evaluation predicts on the background rows, like the batch timed above
-        return self.max_evals * self._batch_seconds
+    def plan(self, target: int) -> planning.Plan:
+        return planning.plan_permutation(target, len(self.columns), self.background_rows)
 
     def describe(self) -> dict[str, Any]:
-        return {"max_evals_per_row": self.max_evals, "permutations": PERMUTATIONS,
+        return {"features": len(self.columns), "max_evals_per_row": self.max_evals, "permutations": PERMUTATIONS,
                 "feature_perturbation": "interventional (Independent masker, original features)"}
 
 

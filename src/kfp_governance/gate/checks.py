@@ -54,7 +54,9 @@ def evidence_checks(policy: GatePolicy, evidence: dict[str, Any | None], attribu
     for name in policy.require:
         present = evidence.get(name) is not None
         checks.append(Check(f"evidence:{name}", "evidence", name, None, None, "present",
-                            PASS if present else FAIL, "" if present else f"no {name} evidence was given"))
+                            PASS if present else FAIL,
+                            "" if present else f"no usable {name} evidence (none given, malformed, or about another "
+                                               "model or split)"))
     fairness = evidence.get("fairness")
     if "fairness" in policy.require and fairness is not None:
         measured = set(fairness.get("attributes") or {})
@@ -203,4 +205,57 @@ def data_checks(policy: GatePolicy, validation: dict[str, Any] | None) -> list[C
                                  policy.max_skewed_features)
         check.reason = ("skewed: " + ", ".join(skewed)) if skewed else "against the serving statistics"
         checks.append(check)
+    return checks
+
+
+def sanity_checks(evaluation: dict[str, Any] | None, fairness: dict[str, Any] | None) -> list[Check]:
+    """Always on, whatever the policy: a model that predicts one class only on the eval split, or whose
+    fairness metrics are undefined for a group, is never blessed (its gaps of 0 are not evidence of fairness)."""
+    if evaluation is None:
+        checks = [Check("sanity:predicts_both_classes", "sanity", "prediction_counts", None, None, "both > 0", FAIL,
+                        "no usable evaluation evidence: cannot tell whether the model predicts both classes")]
+    else:
+        counts = evaluation.get("prediction_counts") or {}
+        positive, negative = counts.get("positive"), counts.get("negative")
+        if positive is None or negative is None:
+            check = Check("sanity:predicts_both_classes", "sanity", "prediction_counts", None, None, "both > 0", FAIL,
+                          "the evaluation does not count the predicted classes")
+        elif positive == 0 or negative == 0:
+            which = "negative" if positive == 0 else "positive"
+            check = Check("sanity:predicts_both_classes", "sanity", "prediction_counts", float(min(positive, negative)),
+                          None, "both > 0", FAIL,
+                          f"the model predicts {which} for all {positive + negative} eval rows (a constant model)")
+        else:
+            check = Check("sanity:predicts_both_classes", "sanity", "prediction_counts", float(min(positive, negative)),
+                          None, "both > 0", PASS, f"{positive} positive, {negative} negative predictions")
+        checks = [check]
+    for attribute, entry in sorted(((fairness or {}).get("attributes") or {}).items()):
+        metrics = ((entry or {}).get("model") or {}).get("metrics") or {}
+        undefined = sorted(name for name, m in metrics.items() if (m or {}).get("status") == "undefined")
+        checks.append(Check(f"sanity:fairness_defined:{attribute}", "sanity", "fairness", None, None, "defined",
+                            FAIL if undefined else PASS,
+                            ("undefined for a group: " + ", ".join(undefined)) if undefined else "", attribute))
+    return checks
+
+
+def explanation_checks(policy: GatePolicy, explanation: dict[str, Any] | None) -> list[Check]:
+    """``explanations.require_exact`` and ``explanations.min_rows``: how the attributions were computed."""
+    rules = policy.explanations
+    method = (explanation or {}).get("method") or {}
+    sample = (explanation or {}).get("sample") or {}
+    checks = []
+    if rules.require_exact:
+        exact = method.get("exact")
+        described = f"{method.get('explainer_class', '?')} ({method.get('algorithm', '?')})"
+        if explanation is None or exact is None:
+            checks.append(Check("explanations:require_exact", "explanation", "exact", None, 1.0, ">=", FAIL,
+                                "no explanation evidence says how the attributions were computed"))
+        else:
+            checks.append(Check("explanations:require_exact", "explanation", "exact", float(bool(exact)), 1.0, ">=",
+                                PASS if exact else FAIL,
+                                ("exact: " if exact else "approximate attributions: ") + described))
+    if rules.min_rows is not None:
+        rows = sample.get("rows")
+        checks.append(_threshold_check("explanations:min_rows", "explanation", "rows",
+                                       None if rows is None else float(rows), ">=", float(rules.min_rows)))
     return checks

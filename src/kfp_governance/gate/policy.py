@@ -77,6 +77,16 @@ class FairnessPolicy(FairnessThresholds):
         return not self.is_empty() or any(not t.is_empty() for t in self.attributes.values())
 
 
+class ExplanationPolicy(_Strict):
+    """What the explanation evidence must show: exact attributions (not an approximation) and enough rows."""
+
+    require_exact: bool = False
+    min_rows: int | None = Field(None, ge=1)
+
+    def is_empty(self) -> bool:
+        return not self.require_exact and self.min_rows is None
+
+
 class GatePolicy(_Strict):
     """What a model must show to be blessed. Every threshold is optional; at least one is required."""
 
@@ -91,6 +101,7 @@ class GatePolicy(_Strict):
     max_anomalies: int = Field(0, ge=0)
     max_drifted_features: int = Field(0, ge=0)
     max_skewed_features: int = Field(0, ge=0)
+    explanations: ExplanationPolicy = Field(default_factory=ExplanationPolicy)
     require: list[Literal["validation", "evaluation", "fairness", "explanation"]] = Field(
         default_factory=lambda: list(EVIDENCE))
 
@@ -106,8 +117,10 @@ class GatePolicy(_Strict):
 
     @model_validator(mode="after")
     def _has_a_threshold(self) -> GatePolicy:
-        explicit = self.model_fields_set - {"require", "fairness"}
-        if not explicit and not self.fairness.has_thresholds():
+        # A key set to an empty mapping ({} for max_regression or explanations) sets no threshold either.
+        explicit = {name for name in self.model_fields_set - {"require", "fairness", "explanations"}
+                    if getattr(self, name) not in ({}, None)}
+        if not explicit and not self.fairness.has_thresholds() and self.explanations.is_empty():
             raise ValueError("the policy sets no threshold, so the gate could never fail; set at least one, "
                              "e.g. min_roc_auc")
         return self
@@ -119,6 +132,7 @@ class GatePolicy(_Strict):
 
 DEFAULT_POLICY = {
     "min_roc_auc": 0.75,
+    "min_recall": 0.3,
     "max_regression": {"roc_auc": 0.01},
     "fairness": {"max_gap": {"equal_opportunity_difference": 0.2, "average_odds_difference": 0.2}},
 }

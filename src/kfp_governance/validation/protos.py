@@ -140,3 +140,46 @@ def write_schema(schema, path: str | Path) -> None:
 def write_json(document: dict[str, Any], path: str | Path) -> None:
     """Write ``document`` as indented UTF-8 JSON."""
     _ensure_parent(path).write_text(json.dumps(document, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+
+
+def schema_features(schema, limit: int = 20) -> list[dict[str, Any]]:
+    """Each feature of a TFDV schema as plain data, for evidence and the model card.
+
+    ``presence`` is the required fraction of rows with a value; ``domain``
+    lists up to ``limit`` allowed values (string domains) or the range
+    (``int_domain``/``float_domain``), ``domain_size`` how many there are.
+
+    >>> from tensorflow_metadata.proto.v0 import schema_pb2
+    >>> schema = schema_pb2.Schema()
+    >>> feature = schema.feature.add(name="city", type=schema_pb2.BYTES, domain="city")
+    >>> feature.presence.min_fraction = 1.0
+    >>> schema.string_domain.add(name="city", value=["Oslo", "Lima"])  # doctest: +ELLIPSIS
+    name: "city"...
+    >>> schema_features(schema)
+    [{'name': 'city', 'type': 'BYTES', 'presence': 1.0, 'domain': ['Oslo', 'Lima'], 'domain_size': 2}]
+    """
+    from tensorflow_metadata.proto.v0 import schema_pb2
+
+    domains = {d.name: list(d.value) for d in schema.string_domain}
+    out = []
+    for feature in schema.feature:
+        values: list[Any] | None = None
+        if feature.HasField("string_domain"):
+            values = list(feature.string_domain.value)
+        elif feature.domain:
+            values = domains.get(feature.domain)
+        elif feature.HasField("int_domain"):
+            bounds = feature.int_domain
+            values = [bounds.min if bounds.HasField("min") else None, bounds.max if bounds.HasField("max") else None]
+        elif feature.HasField("float_domain"):
+            bounds = feature.float_domain
+            values = [bounds.min if bounds.HasField("min") else None, bounds.max if bounds.HasField("max") else None]
+        is_range = feature.HasField("int_domain") or feature.HasField("float_domain")
+        out.append({
+            "name": feature.name,
+            "type": schema_pb2.FeatureType.Name(feature.type),
+            "presence": float(feature.presence.min_fraction) if feature.HasField("presence") else None,
+            "domain": None if values is None else values[:limit],
+            "domain_size": None if values is None or is_range else len(values),
+        })
+    return out
