@@ -40,8 +40,9 @@ if ! buildah images --quiet "$BASE" >/dev/null 2>&1; then
     start=$(date +%s)
     rm -rf "$WORK/rootfs"
     # The mirror this machine's apt already uses (first deb URI), unless DEBIAN_MIRROR says otherwise.
-    mirror="${DEBIAN_MIRROR:-$(grep -hoE '^(URIs:|deb) +https?://[^ ]+' /etc/apt/sources.list /etc/apt/sources.list.d/*.sources \
-        /etc/apt/sources.list.d/*.list 2>/dev/null | head -n 1 | awk '{print $NF}')}"
+    # (grep -s and `|| true`: a missing sources.list is normal on deb822-only machines and must not end the script)
+    mirror="${DEBIAN_MIRROR:-$( { grep -shoE '^(URIs:|deb) +https?://[^ ]+' /etc/apt/sources.list \
+        /etc/apt/sources.list.d/*.sources /etc/apt/sources.list.d/*.list || true; } | head -n 1 | awk '{print $NF}')}"
     [ -n "$mirror" ] || { echo "no Debian mirror found in /etc/apt; set DEBIAN_MIRROR" >&2; exit 2; }
     debootstrap --variant=minbase --include=python3,python3-venv bookworm "$WORK/rootfs" "$mirror" \
         >"$WORK/debootstrap.log"

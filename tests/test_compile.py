@@ -58,6 +58,10 @@ def test_each_family_can_be_pinned_by_its_own_digest(tmp_path, monkeypatch):
     images = {name: e["container"]["image"] for name, e in spec["deploymentSpec"]["executors"].items()}
     assert images["exec-validate-data"] == digest
     assert all(image != digest for name, image in images.items() if name != "exec-validate-data")
+    # each task is told the exact reference it runs in, so its lineage records the digest
+    for name, executor in spec["deploymentSpec"]["executors"].items():
+        env = {e["name"]: e["value"] for e in executor["container"].get("env", [])}
+        assert env["KFP_GOVERNANCE_IMAGE"] == images[name], name
 
 
 def test_unknown_pipeline_is_a_clear_error(tmp_path):

@@ -91,3 +91,42 @@ def test_champion_is_rescored_on_the_same_rows(adult_model, adult_splits):
     alone = evaluate_model(champion, evaluation)
     assert both.champion["metrics"] == alone.metrics
     assert both.deltas["roc_auc"] == pytest.approx(both.metrics["roc_auc"] - alone.metrics["roc_auc"])
+
+
+def test_a_champion_whose_bytes_differ_from_its_pinned_hash_is_refused(tmp_path, adult_model, adult_splits):
+    import shutil
+
+    from kfp_governance.executors.evaluate_fairness import evaluate_fairness
+    from kfp_governance.hashing import sha256_file
+
+    train, evaluation, _ = adult_splits
+    challenger = adult_model("logistic_regression")
+    champion = tmp_path / "champion"
+    shutil.copytree(adult_model("hist_gradient_boosting"), champion)
+    pinned = sha256_file(champion / "model.joblib")
+    ok = evaluate_model(challenger, evaluation, champion_dir=champion, champion_sha256=pinned)
+    assert ok.champion["model_sha256"] == pinned
+
+    with pytest.raises(IntegrityError, match="sha256"):  # the registered hash is of other bytes
+        evaluate_model(challenger, evaluation, champion_dir=champion, champion_sha256="0" * 64)
+    with pytest.raises(IntegrityError, match="sha256"):
+        evaluate_fairness(challenger, train, evaluation, protected_attributes=[{"name": "gender", "privileged": "Male"}],
+                          config={"bootstrap_samples": 0}, output_json=None, output_html=None,
+                          champion_dir=champion, champion_sha256="0" * 64)
+    with (champion / "model.joblib").open("ab") as stream:  # bytes changed after it was recorded
+        stream.write(b"\0")
+    with pytest.raises(IntegrityError, match="was recorded"):
+        evaluate_model(challenger, evaluation, champion_dir=champion)
+
+
+def test_preflight_refuses_a_champion_that_is_not_the_pinned_one(tmp_path, adult_model):
+    from kfp_governance.config import ChampionConfig, default_config
+    from kfp_governance.preflight import check_champion
+
+    config = default_config().model_copy(deep=True)
+    config.champion = ChampionConfig(model_uri=str(adult_model("logistic_regression")), model_sha256="0" * 64)
+    with pytest.raises(ConfigError, match="champion.model_uri") as err:
+        check_champion(config)
+    assert "correct champion.model_sha256" in str(err.value)
+    config.champion.model_sha256 = None
+    check_champion(config)  # the hash in its own record matches its bytes
