@@ -10,8 +10,9 @@ BIN = $(VENV)/bin
 export OMP_NUM_THREADS ?= 1
 
 TOOLS_VENV ?= .venv-tools
+SERVING_VENV ?= .venv-serving
 
-.PHONY: setup tools run test lint bench compile image-smoke clean
+.PHONY: setup tools serving run test lint bench compile image-smoke clean
 
 $(UV):
 	$(PYTHON) -m venv $(VENV)
@@ -31,10 +32,20 @@ $(TOOLS_VENV)/.synced: requirements/tools.txt requirements/install-tools.sh | $(
 
 tools: $(TOOLS_VENV)/.synced
 
+# The serving family's environment (kserve 0.21 needs pandas 2 and protobuf 6, which the
+# main lock cannot hold): the model server for local serving and tests/test_serving.py.
+$(SERVING_VENV)/.synced: requirements/serving-lock.txt pyproject.toml | $(UV)
+	test -x $(SERVING_VENV)/bin/python || $(PYTHON) -m venv $(SERVING_VENV)
+	VIRTUAL_ENV=$(SERVING_VENV) $(UV) pip sync --python $(SERVING_VENV)/bin/python requirements/serving-lock.txt
+	VIRTUAL_ENV=$(SERVING_VENV) $(UV) pip install --python $(SERVING_VENV)/bin/python --no-deps -e .
+	touch $@
+
+serving: $(SERVING_VENV)/.synced
+
 run: setup
 	$(BIN)/kfp-governance run
 
-test: setup tools
+test: setup tools serving
 	$(BIN)/python -m pytest
 
 lint: setup

@@ -7,8 +7,9 @@ at its own mirror (air-gapped clusters) when it compiles:
 * ``KFP_GOVERNANCE_IMAGE_REGISTRY``: registry and path prefix
   (default ``ghcr.io/kfp-governance``);
 * ``KFP_GOVERNANCE_IMAGE_TAG``: the tag (default: the package version);
-* ``KFP_GOVERNANCE_IMAGE_<FAMILY>`` (``_VALIDATION``, ``_TRAINING``,
-  ``_REGISTRY``, ``_SERVING``): one family's full reference, which wins over
+* ``KFP_GOVERNANCE_IMAGE_PIN_<FAMILY>`` (``_VALIDATION``, ``_TRAINING``,
+  ``_REGISTRY``, ``_SERVING``; ``KFP_GOVERNANCE_IMAGE_<FAMILY>`` also works for
+  all but the registry family): one family's full reference, which wins over
   both; this is how to pin by digest, since each image has its own
   (``registry.internal/kfp-governance-training@sha256:...``).
 
@@ -33,7 +34,11 @@ def image_for(family: str) -> str:
     """The image reference of a runtime family (``validation``, ``training``, ``registry``, ``serving``)."""
     if family not in FAMILIES:
         raise ValueError(f"unknown image family {family!r}; expected one of {FAMILIES}")
-    pinned = os.environ.get(f"KFP_GOVERNANCE_IMAGE_{family.upper()}")
+    # KFP_GOVERNANCE_IMAGE_PIN_<FAMILY> for every family; the older KFP_GOVERNANCE_IMAGE_<FAMILY> too, except for the
+    # registry family, whose old name is the registry prefix's variable.
+    pinned = os.environ.get(f"KFP_GOVERNANCE_IMAGE_PIN_{family.upper()}")
+    if not pinned and family != "registry":
+        pinned = os.environ.get(f"KFP_GOVERNANCE_IMAGE_{family.upper()}")
     if pinned:
         return pinned
     registry = os.environ.get("KFP_GOVERNANCE_IMAGE_REGISTRY", DEFAULT_REGISTRY).rstrip("/")

@@ -50,4 +50,13 @@ def training_arguments(config: GovernanceConfig) -> dict[str, Any]:
         "explain_seed": config.explain.seed,
         "gate_policy": config.gates.model_dump(mode="json", exclude_unset=True) if config.gates else {},
         "model_card": config.model_card.model_dump(mode="json", exclude_defaults=True),
+        "registry_backend": config.registry.backend,
+        "registry_uri": config.registry.tracking_uri or "",
+        "model_name": config.registry.model_name,
+        "serving_backend": config.serving.backend,
+        "serving_settings": config.serving.model_dump(mode="json", exclude={"backend"}, exclude_defaults=True),
+        "approval_rule": config.approval.rule,
+        "approvers": list(config.approval.approvers),
+        "deployment_policy": config.deployment.model_dump(mode="json", exclude_defaults=True),
+        "alerts_webhook_env": config.alerts.webhook_env,
     }

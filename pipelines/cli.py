@@ -16,6 +16,7 @@ from rich.console import Console
 
 from kfp_governance import __version__
 from kfp_governance.errors import GovernanceError
+from kfp_governance.pipelines.cli_registry import register as _register_registry
 from kfp_governance.pipelines.cli_remote import register as _register_remote
 from kfp_governance.pipelines.console import EXIT_REJECTED, EXIT_TASK_FAILED, console, err_console
 from kfp_governance.pipelines.console import fail as _fail
@@ -121,6 +122,7 @@ def check_config(config: Path = typer.Argument(..., help="YAML config to check."
 
 
 _register_remote(app)  # submit and schedule
+_register_registry(app)  # approve, reject, rollback, serve, audit
 
 
 def main() -> None:

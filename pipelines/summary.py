@@ -46,12 +46,31 @@ def summarize(run) -> dict[str, Any]:
                            "failed_checks": blessing["failed_checks"],
                            "checks": [{k: c[k] for k in ("name", "verdict", "value", "comparison", "threshold",
                                                           "reason")} for c in blessing["checks"]]}
+    if "registration" in out and (registration := _json(out["registration"])):
+        summary["registration"] = {k: registration.get(k) for k in ("model_name", "version", "aliases", "registry",
+                                                                     "decision")}
+    if "deployment" in out and (deployment := _json(out["deployment"])):
+        summary["deployment"] = {k: deployment.get(k) for k in ("outcome", "model_name", "version", "reason",
+                                                                 "replaced", "endpoint")}
     summary["reports"] = {name: out[name].path for name in REPORTS if name in out}
     return summary
 
 
 def _number(value: Any) -> str:
     return "" if value is None else f"{value:.4g}"
+
+
+def _print_release(console: Console, summary: dict[str, Any]) -> None:
+    if "registration" in summary:
+        r = summary["registration"]
+        console.print(f"[bold]registered[/] {r['model_name']} version {r['version']}"
+                      + (f" in {r['registry']}" if r.get("registry") else "")
+                      + (f" · aliases {', '.join(r['aliases'])}" if r.get("aliases") else ""), highlight=False)
+    if "deployment" in summary:
+        d = summary["deployment"]
+        style = {"deployed": "green", "skipped": "yellow", "rolled_back": "red"}.get(d["outcome"], "white")
+        console.print(f"[bold]deployment[/] [{style}]{d['outcome']}[/]: {d['reason']}"
+                      + (f" · serving at {d['endpoint']}" if d.get("endpoint") else ""), highlight=False)
 
 
 def print_summary(console: Console, summary: dict[str, Any]) -> None:
@@ -89,6 +108,7 @@ def print_summary(console: Console, summary: dict[str, Any]) -> None:
             table.add_row(f"[{colour[check['verdict']]}]{check['verdict']}[/]", check["name"],
                           _number(check["value"]), threshold, check["reason"])
         console.print(table)
+    _print_release(console, summary)
     if summary.get("reports"):
         table = Table(title="reports", title_justify="left")
         table.add_column("report")

@@ -1,6 +1,7 @@
 """The reference ``training`` pipeline: the evidence a model needs before it may be registered.
 
-load → validate → train → evaluate → fairness → explain → gate → model card.
+load → resolve champion → validate → train → evaluate → fairness → explain → gate → model card →
+register → deploy.
 
 Every run parameter is a typed pipeline parameter, visible in the KFP and
 Vertex AI UIs; ``kfp-governance run`` and ``submit`` map the YAML config
@@ -19,12 +20,15 @@ from kfp import dsl
 from kfp.dsl import HTML, Artifact, ClassificationMetrics, Dataset, Markdown, Metrics, Model
 
 from kfp_governance.components import (
+    deploy_model,
     evaluate_fairness,
     evaluate_model,
     explain_model,
     gate,
     generate_model_card,
     load_data,
+    register_model,
+    resolve_champion,
     train_model,
     validate_data,
 )
@@ -51,6 +55,9 @@ class TrainingOutputs(NamedTuple):
     gate_summary: Markdown
     model_card: HTML
     model_card_json: Artifact
+    registration: Artifact
+    deployment: Artifact
+    deployment_summary: Markdown
 
 
 @dsl.pipeline(name=PIPELINE_NAME,
@@ -88,6 +95,15 @@ def training(
     explain_seed: int = 0,
     gate_policy: dict = {},
     model_card: dict = {},
+    registry_backend: str = "mlflow",
+    registry_uri: str = "",
+    model_name: str = "kfp-governance-model",
+    serving_backend: str = "local",
+    serving_settings: dict = {},
+    approval_rule: str = "required",
+    approvers: list = [],
+    deployment_policy: dict = {},
+    alerts_webhook_env: str = "KFP_GOVERNANCE_ALERT_WEBHOOK",
 ) -> TrainingOutputs:
     load = load_data(
         data_uri=data_uri, label=label, positive_label=positive_label, data_format=data_format,
@@ -105,22 +121,29 @@ def training(
     ).set_display_name("validate data")
     validate.set_caching_options(False)  # reads a schema, a baseline and serving statistics by URI
 
+    current = resolve_champion(
+        registry_backend=registry_backend, registry_uri=registry_uri, model_name=model_name,
+        pinned_uri=champion_model_uri, pinned_sha256=champion_model_sha256,
+    ).set_display_name("resolve champion")
+    current.set_caching_options(False)  # the champion alias moves when a model is promoted
+    champion_uri, champion_sha256 = current.outputs["champion_uri"], current.outputs["champion_sha256"]
+
     train = train_model(
         train_data=load.outputs["train_data"], estimator=estimator, estimator_params=estimator_params,
         seed=training_seed,
     ).set_display_name("train model")
 
     evaluate = evaluate_model(
-        model=train.outputs["model"], eval_data=load.outputs["eval_data"], champion_model_uri=champion_model_uri,
-        champion_model_sha256=champion_model_sha256,
+        model=train.outputs["model"], eval_data=load.outputs["eval_data"], champion_model_uri=champion_uri,
+        champion_model_sha256=champion_sha256,
     ).set_display_name("evaluate model")
     evaluate.set_caching_options(False)  # the champion behind a URI changes when a model is promoted
 
     fair = evaluate_fairness(
         model=train.outputs["model"], train_data=load.outputs["train_data"], eval_data=load.outputs["eval_data"],
         protected_attributes=protected_attributes, min_group_size=fairness_min_group_size,
-        bootstrap_samples=fairness_bootstrap_samples, seed=fairness_seed, champion_model_uri=champion_model_uri,
-        champion_model_sha256=champion_model_sha256,
+        bootstrap_samples=fairness_bootstrap_samples, seed=fairness_seed, champion_model_uri=champion_uri,
+        champion_model_sha256=champion_sha256,
     ).set_display_name("evaluate fairness")
     fair.set_caching_options(False)
 
@@ -143,7 +166,25 @@ def training(
         pipeline_job_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER, pipeline_job_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
     ).set_display_name("model card")
 
-    for task in (load, validate, train, evaluate, fair, explain, judge, card):
+    register = register_model(
+        model=train.outputs["model"], blessing=judge.outputs["blessing"], model_card_json=card.outputs["model_card_json"],
+        anomalies=validate.outputs["anomalies"], evaluation=evaluate.outputs["evaluation"],
+        fairness=fair.outputs["fairness"], explanation=explain.outputs["explanation"],
+        registry_backend=registry_backend, registry_uri=registry_uri, model_name=model_name,
+        pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER, pipeline_run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+    ).set_display_name("register model")
+    register.set_caching_options(False)  # every run registers its candidate
+
+    deploy = deploy_model(
+        registration=register.outputs["registration"], blessing=judge.outputs["blessing"],
+        eval_data=load.outputs["eval_data"], registry_backend=registry_backend, registry_uri=registry_uri,
+        serving_backend=serving_backend, serving_settings=serving_settings, approval_rule=approval_rule,
+        approvers=approvers, deployment_policy=deployment_policy, protected_attributes=protected_attributes,
+        alerts_webhook_env=alerts_webhook_env,
+    ).set_display_name("deploy model")
+    deploy.set_caching_options(False)  # acts on the registry and the serving platform
+
+    for task in (load, current, validate, train, evaluate, fair, explain, judge, card, register, deploy):
         record_image(task)
 
     return TrainingOutputs(
@@ -164,4 +205,7 @@ def training(
         gate_summary=judge.outputs["summary"],
         model_card=card.outputs["model_card"],
         model_card_json=card.outputs["model_card_json"],
+        registration=register.outputs["registration"],
+        deployment=deploy.outputs["deployment"],
+        deployment_summary=deploy.outputs["summary"],
     )

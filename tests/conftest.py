@@ -5,11 +5,27 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# The per-user registry and serving state of every run in the tests live in a folder of their own, never in the
+# user's (KFP_GOVERNANCE_HOME is read by the default MLflow registry and the local serving backend).
+os.environ["KFP_GOVERNANCE_HOME"] = tempfile.mkdtemp(prefix="kfp-governance-test-home-")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_local_model_servers():
+    """Model servers that runs deployed outlive their task by design: stop them when the tests end."""
+    yield
+    from kfp_governance.serving.local import LocalProcessBackend
+
+    state = Path(os.environ["KFP_GOVERNANCE_HOME"]) / "serving"
+    backend = LocalProcessBackend(state)
+    for service in sorted(state.glob("*.json")):
+        backend.stop(service.stem)
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -56,8 +56,9 @@ def test_default_run_on_bundled_data(default_run):
     assert summary["data"]["rows"] == 32561
     assert summary["metrics"]["roc_auc"] > 0.85
     assert {t["name"] for t in summary["tasks"]} == {
-        "load-data", "validate-data", "train-model", "evaluate-model", "evaluate-fairness", "explain-model",
-        "gate", "generate-model-card"}
+        "load-data", "resolve-champion", "validate-data", "train-model", "evaluate-model", "evaluate-fairness",
+        "explain-model", "gate", "generate-model-card", "register-model", "deploy-model"}
+    assert summary["registration"]["version"] and summary["deployment"]["outcome"] == "deployed"
     assert summary["validation"]["anomaly_count"] == 0
     assert summary["gate"]["decision"] in result.stdout
     for check in summary["gate"]["checks"]:

@@ -17,8 +17,8 @@ from kfp import compiler, dsl
 
 from kfp_governance import components
 
-ORDER = ["load_data", "validate_data", "train_model", "evaluate_model", "evaluate_fairness", "explain_model",
-         "gate", "generate_model_card"]
+ORDER = ["load_data", "validate_data", "train_model", "resolve_champion", "evaluate_model", "evaluate_fairness",
+         "explain_model", "gate", "generate_model_card", "register_model", "deploy_model"]
 MARKER = "Usage in a pipeline::"
 
 
@@ -38,7 +38,7 @@ def test_every_public_component_is_listed():
 def test_the_usage_snippets_compile_as_one_pipeline(tmp_path):
     body = "\n".join(_snippet(getattr(components, name)) for name in ORDER)
     source = "def usage():\n" + textwrap.indent(body, "    ")
-    namespace = {"json": json, **{name: getattr(components, name) for name in ORDER}}
+    namespace = {"json": json, "dsl": dsl, **{name: getattr(components, name) for name in ORDER}}
     exec(compile(source, "<component docstrings>", "exec"), namespace)
     pipeline = dsl.pipeline(name="docstring-usage")(namespace["usage"])
     compiler.Compiler().compile(pipeline, str(tmp_path / "usage.yaml"))

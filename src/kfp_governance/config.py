@@ -178,25 +178,97 @@ class ChampionConfig(_Strict):
     model_sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
 
 
+class VertexSettings(_Strict):
+    """Vertex AI Model Registry: project, region and the ``gs://`` folder where model files and evidence go."""
+
+    project: str
+    location: str = "us-central1"
+    staging_uri: str = Field(pattern=r"^gs://[^/]+")
+    serving_image: str | None = None
+
+
 class RegistryConfig(_Strict):
-    """Where blessed models are registered: MLflow (a SQLite file locally, a server on-prem) or Vertex AI."""
+    """Where every candidate model is registered with its evidence: MLflow (by default a SQLite file in the
+    per-user folder ``$KFP_GOVERNANCE_HOME``, shared by every local run; on-prem an MLflow server,
+    ``tracking_uri: http://...``) or Vertex AI Model Registry (``vertex:`` settings)."""
 
     backend: Literal["mlflow", "vertex"] = "mlflow"
-    model_name: str = "kfp-governance-model"
+    model_name: str = Field("kfp-governance-model", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
     tracking_uri: str | None = None
+    vertex: VertexSettings | None = None
+
+    @model_validator(mode="after")
+    def _vertex_needs_settings(self) -> RegistryConfig:
+        if self.backend == "vertex" and self.vertex is None:
+            raise ValueError("registry.backend is 'vertex' but registry.vertex (project, location, staging_uri) "
+                             "is not set")
+        return self
 
 
 class ServingConfig(_Strict):
-    """Where a registered model is served: a local MLServer process, KServe, or a Vertex AI endpoint."""
+    """Where a registered model is served, always by our image of the KServe model server: a local process
+    (``local``), a KServe ``InferenceService`` (``kserve``) or a Vertex AI endpoint (``vertex``).
+
+    ``allow_pickle``: serve a model that has only ``model.joblib`` (unpickling runs
+    the code the file holds); models trained here also carry ``model.skops``,
+    loaded without pickle, so the default is ``false``.
+    """
 
     backend: Literal["local", "kserve", "vertex"] = "local"
+    service: str | None = Field(None, pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+    namespace: str = "default"
+    mode: Literal["Serverless", "Standard"] = "Serverless"
+    allow_pickle: bool = False
+    project: str | None = None
+    location: str | None = None
+    machine_type: str = "n1-standard-2"
 
 
 class ApprovalConfig(_Strict):
-    """Who may promote a blessed model: ``automatic`` (the blessing is enough) or ``manual`` (a person)."""
+    """Who may deploy a blessed model: ``auto`` (the blessing is enough) or ``required`` (a recorded approval
+    of that version by a person, ``kfp-governance approve``; ``approvers`` lists who may give it, empty: anyone).
+    ``automatic`` and ``manual`` are accepted as the older names of ``auto`` and ``required``."""
 
-    rule: Literal["automatic", "manual"] = "manual"
+    rule: Literal["auto", "required"] = "required"
     approvers: list[str] = Field(default_factory=list)
+
+    @field_validator("rule", mode="before")
+    @classmethod
+    def _older_names(cls, value: Any) -> Any:
+        return {"automatic": "auto", "manual": "required"}.get(value, value)
+
+
+class DeploymentPolicy(_Strict):
+    """How a blessed, approved model is rolled out and when its canary fails (and is rolled back).
+
+    The canary takes ``canary_percent`` of the traffic and is judged on its own
+    answers, addressed directly: first a **smoke** test (its labels and
+    probabilities on ``smoke_rows`` eval rows equal the artifact's, to
+    ``smoke_tolerance``), then an **analysis window**: ``analysis_rows`` rows
+    replayed through canary and champion (at most ``analysis_seconds``),
+    comparing error rate, p99 latency, the positive rate and, per protected
+    attribute and group, the selection rate.
+
+    >>> DeploymentPolicy().canary_percent, DeploymentPolicy().max_error_rate
+    (10, 0.0)
+    """
+
+    canary_percent: int = Field(10, ge=1, le=100)
+    smoke_rows: int = Field(50, ge=1)
+    smoke_tolerance: float = Field(1e-6, ge=0.0)
+    analysis_rows: int = Field(200, ge=0)
+    analysis_seconds: float = Field(60.0, gt=0.0)
+    max_error_rate: float = Field(0.0, ge=0.0, le=1.0)
+    max_p99_latency_ms: float = Field(1000.0, gt=0.0)
+    max_positive_rate_shift: float = Field(0.1, ge=0.0, le=1.0)
+    max_selection_rate_shift: float = Field(0.1, ge=0.0, le=1.0)
+
+
+class AlertsConfig(_Strict):
+    """Where rejections, rollbacks and failures are sent: the *name* of the environment variable holding the
+    webhook URL (a secret, so never the URL itself). Unset variable: no alerts."""
+
+    webhook_env: str = Field("KFP_GOVERNANCE_ALERT_WEBHOOK", pattern=r"^[A-Z_][A-Z0-9_]*$")
 
 
 class Owner(_Strict):
@@ -236,6 +308,8 @@ class GovernanceConfig(_Strict):
     registry: RegistryConfig = Field(default_factory=RegistryConfig)
     serving: ServingConfig = Field(default_factory=ServingConfig)
     approval: ApprovalConfig = Field(default_factory=ApprovalConfig)
+    deployment: DeploymentPolicy = Field(default_factory=DeploymentPolicy)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     model_card: ModelCardConfig = Field(default_factory=ModelCardConfig)
 
 
@@ -320,6 +394,9 @@ def default_config() -> GovernanceConfig:
                 "max_anomalies": 0,
                 "max_drifted_features": 0,
             },
+            # The local demo deploys a blessed model without waiting for a person; production configs
+            # (kustomize/) keep the default, rule: required.
+            "approval": {"rule": "auto"},
             "model_card": {
                 "intended_use": "Demonstration of governed training on UCI Adult (income above 50K).",
                 "limitations": "1994 US census data; not for decisions about real people.",

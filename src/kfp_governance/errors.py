@@ -44,3 +44,11 @@ class IntegrityError(EvidenceError):
 
 class TimeLimitError(GovernanceError):
     """A step ran past its configured wall-clock limit; the message names the limit, the value and the work done."""
+
+
+class RegistryError(GovernanceError):
+    """The model registry cannot be reached, or holds no such model, version or alias."""
+
+
+class DeploymentError(GovernanceError):
+    """A model cannot be deployed as asked (not blessed, not approved, hash mismatch, server unreachable)."""

@@ -3,6 +3,7 @@
 A model artifact is a directory::
 
     model.joblib        the fitted scikit-learn Pipeline
+    model.skops         the same, for servers that load without pickle (when its types are trusted)
     model_record.json   what produced it: versions, features, label, params,
                         training data hash, and the sha256 of model.joblib
 
@@ -32,9 +33,27 @@ def save_model(estimator: Any, directory: str | Path, record: dict[str, Any]) ->
     directory.mkdir(parents=True, exist_ok=True)
     model_path = directory / MODEL_FILE
     joblib.dump(estimator, model_path)
-    full_record = dict(record, model_file=MODEL_FILE, model_sha256=sha256_file(model_path))
+    full_record = dict(record, model_file=MODEL_FILE, model_sha256=sha256_file(model_path), **_write_skops(estimator,
+                                                                                                        directory))
     (directory / RECORD_FILE).write_text(json.dumps(full_record, indent=2, sort_keys=True), encoding="utf-8")
     return full_record
+
+
+def _write_skops(estimator: Any, directory: Path) -> dict[str, str]:
+    """A ``model.skops`` copy that a server can load without running pickle code, when every type in it is on
+    the serving family's reviewed trusted list (``kfp_governance.serving.model_server.TRUSTED_SKOPS_TYPES``);
+    else nothing (the model is then served only where the policy allows pickle)."""
+    try:
+        import skops.io as sio
+    except ImportError:  # skops is in the training extra; a bare install keeps the joblib file only
+        return {}
+    from kfp_governance.serving.model_server import SKOPS_FILE, TRUSTED_SKOPS_TYPES
+
+    data = sio.dumps(estimator)
+    if [t for t in sio.get_untrusted_types(data=data) if t not in TRUSTED_SKOPS_TYPES]:
+        return {}
+    (directory / SKOPS_FILE).write_bytes(data)
+    return {"skops_file": SKOPS_FILE, "skops_sha256": sha256_file(directory / SKOPS_FILE)}
 
 
 def read_record(directory: str | Path) -> dict[str, Any]:

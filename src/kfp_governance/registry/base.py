@@ -122,6 +122,13 @@ class Registry(abc.ABC):
     def audit(self, name: str, version: str | None = None) -> list[AuditRecord]:
         """The model's records (of one version, or all), in the order they were appended."""
 
+    def evidence(self, name: str, version: str) -> dict[str, Any]:
+        """The version's registered evidence documents by kind (``blessing``, ``model_card``, ...), parsed JSON.
+
+        Backends that store evidence override this; the default has none.
+        """
+        return {}
+
     def identity(self) -> str | None:
         """The authenticated user of this registry client, where the backend has one (else ``None``)."""
         return None
