@@ -42,7 +42,7 @@ $(SERVING_VENV)/.synced: requirements/serving-lock.txt pyproject.toml | $(UV)
 
 serving: $(SERVING_VENV)/.synced
 
-run: setup
+run: setup serving
 	$(BIN)/kfp-governance run
 
 test: setup tools serving
@@ -67,4 +67,4 @@ image-smoke:
 	images/build-local.sh $(FAMILY)
 
 clean:
-	rm -rf $(VENV) $(TOOLS_VENV)
+	rm -rf $(VENV) $(TOOLS_VENV) $(SERVING_VENV)

@@ -122,7 +122,7 @@ def check_config(config: Path = typer.Argument(..., help="YAML config to check."
 
 
 _register_remote(app)  # submit and schedule
-_register_registry(app)  # approve, reject, rollback, serve, audit
+_register_registry(app)  # approve, reject, promote, rollback, serve, audit
 
 
 def main() -> None:

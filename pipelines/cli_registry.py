@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -52,8 +53,6 @@ def _actor(registry, by: str) -> str:
 
 def _blessing_of(registry, name: str, version: str) -> tuple[bool, str, str | None, Path]:
     """Whether the registered version was blessed, why not, its model sha256, and its downloaded folder."""
-    import tempfile
-
     folder = registry.download(name, version, Path(tempfile.mkdtemp(prefix="kfp-governance-approve-")) / "model")
     target = registry.get_version(name, version)
     decision = (target.tags.get("gate.decision") or "").upper()
@@ -102,6 +101,34 @@ def register(app: typer.Typer) -> None:
             _fail(str(err))
 
     @app.command()
+    def promote(model: str, by: Annotated[str, typer.Option("--by")],
+                reason: Annotated[str, typer.Option("--reason")] = "", config: ConfigFile = None) -> None:
+        """Give the running canary 100% of the traffic and make it the champion (by hand, recorded)."""
+        from kfp_governance.registry.base import CHAMPION
+        from kfp_governance.serving import open_serving
+
+        try:
+            cfg, registry = _context(config)
+            actor = _actor(registry, by)
+            serving = open_serving(cfg)
+            service = cfg.serving.service or model
+            state = serving.status(service)
+            if state is None or state.canary is None:
+                raise GovernanceError(f"{model!r} has no running canary to promote",
+                                      fix="deploy a version first (kfp-governance approve MODEL VERSION)")
+            version = state.canary.version
+            if registry.get_version(model, version).approval == "rejected":
+                raise GovernanceError(f"version {version} of {model!r} was rejected", fix="roll the canary back")
+            previous = registry.alias(model, CHAMPION)
+            serving.promote(service)
+            registry.set_alias(model, CHAMPION, version)
+            _record(registry, "promoted", model, version, actor, reason or "by hand",
+                    replaced=previous.version if previous else None)
+            _console.print(f"promoted {model} version {version} to champion", highlight=False)
+        except GovernanceError as err:
+            _fail(str(err))
+
+    @app.command()
     def rollback(model: str, by: Annotated[str, typer.Option("--by")] = "",
                  reason: Annotated[str, typer.Option("--reason")] = "", config: ConfigFile = None) -> None:
         """Remove a running canary, or put the previous champion back in place of the current one."""
@@ -119,13 +146,14 @@ def register(app: typer.Typer) -> None:
                 _record(registry, "rolled_back", model, state.canary.version, actor, reason or "by hand")
                 _console.print(f"rolled back the canary (version {state.canary.version}) of {model}", highlight=False)
                 return
-            trail = [r for r in registry.audit(model) if r.action == "promoted"]
-            if len(trail) < 2 and not any(r.details.get("replaced") for r in trail):
+            current = registry.alias(model, CHAMPION)
+            promotions = [r for r in registry.audit(model) if r.action == "promoted"
+                          and current is not None and r.version == current.version and r.details.get("replaced")]
+            if not promotions:
                 raise GovernanceError(f"{model!r} has no previous champion to roll back to",
                                       fix="deploy another version instead (kfp-governance approve MODEL VERSION)")
-            previous = str(trail[-1].details.get("replaced"))
-            current = registry.alias(model, CHAMPION)
-            folder = registry.download(model, previous, Path(cfg_dir(service)) / f"v{previous}")
+            previous = str(promotions[-1].details["replaced"])
+            folder = registry.download(model, previous, Path(tempfile.mkdtemp(prefix="kfp-governance-")) / "model")
             target = registry.get_version(model, previous)
             from kfp_governance.model_io import read_record
 
@@ -145,8 +173,6 @@ def register(app: typer.Typer) -> None:
                                                         "champion).")],
               port: Annotated[int, typer.Option("--port")] = 8080, config: ConfigFile = None) -> None:
         """Serve a registered version in the foreground on 127.0.0.1 with the KServe model server."""
-        import tempfile
-
         from kfp_governance.model_io import read_record
         from kfp_governance.registry.base import CHAMPION
         from kfp_governance.serving.local import serve as run_server
@@ -185,12 +211,6 @@ def register(app: typer.Typer) -> None:
             typer.echo(json.dumps(report, indent=2, default=str))
         else:
             _console.print(render_text(report), highlight=False)
-
-
-def cfg_dir(service: str) -> str:
-    import tempfile
-
-    return tempfile.mkdtemp(prefix=f"kfp-governance-{service}-")
 
 
 def _deploy(cfg, registry, model: str, version: str, actor: str, eval_data: Path | None) -> None:

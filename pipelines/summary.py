@@ -30,6 +30,8 @@ def summarize(run) -> dict[str, Any]:
         meta = _meta(out["train_data"])
         summary["data"] = {k: meta.get(k) for k in ("source_uri", "source_sha256", "rows", "train_rows",
                                                      "eval_rows", "label", "positive_label")}
+        if "eval_data" in out:  # what `kfp-governance approve --eval-data` judges a canary on
+            summary["data"]["eval_split"] = out["eval_data"].path
     if "anomalies" in out:
         meta = _meta(out["anomalies"])
         summary["validation"] = {"anomaly_count": meta.get("anomaly_count"),

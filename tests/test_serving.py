@@ -58,10 +58,17 @@ def serving_python():
 
 @pytest.fixture(scope="module")
 def model_dir(adult_model, tmp_path_factory):
-    """A copy of the logistic-regression model with a model.skops beside its model.joblib."""
+    """A pickle-only copy of the logistic-regression model (train_model also writes model.skops: removed here)."""
     target = tmp_path_factory.mktemp("served") / "model"
     shutil.copytree(adult_model("logistic_regression"), target)
+    (target / "model.skops").unlink(missing_ok=True)
     return target
+
+
+def _served_sha(folder):
+    """The sha256 of the file the server loads: model.skops when there is one, else model.joblib."""
+    record = read_record(folder)
+    return record["skops_sha256"] if (folder / "model.skops").is_file() else record["model_sha256"]
 
 
 @pytest.fixture(scope="module")
@@ -227,8 +234,8 @@ def _answers(url):
 
 def test_local_backend_canary_promote_rollback(local_backend, serving_python, adult_model, model_dir, rows, tmp_path):
     second = adult_model("random_forest")
-    sha_1 = read_record(model_dir)["model_sha256"]
-    sha_2 = read_record(second)["model_sha256"]
+    sha_1 = _served_sha(model_dir)
+    sha_2 = _served_sha(second)
     first = local_backend.start_canary("adult", model_dir, version="1", model_sha256=sha_1, percent=10)
     assert first.canary.version == "1" and first.canary_percent == 10 and "no traffic router" in first.canary.details["router"]
     promoted = local_backend.promote("adult")
@@ -262,7 +269,7 @@ def test_local_backend_refuses_a_hash_mismatch_before_starting(local_backend, mo
 def test_local_backend_reports_the_server_log_when_start_fails(serving_python, model_dir, tmp_path):
     backend = LocalProcessBackend(tmp_path / "state", python=serving_python, allow_pickle=False)  # a pickle, not allowed
     with pytest.raises(DeploymentError, match=r"exited with status 2 before it was ready(.|\n)*--allow-pickle"):
-        backend.start_canary("other", model_dir, version="1", model_sha256=read_record(model_dir)["model_sha256"],
+        backend.start_canary("other", model_dir, version="1", model_sha256=_served_sha(model_dir),
                              percent=10)
     backend.stop("other")
 

@@ -193,7 +193,9 @@ class RegistryConfig(_Strict):
     ``tracking_uri: http://...``) or Vertex AI Model Registry (``vertex:`` settings)."""
 
     backend: Literal["mlflow", "vertex"] = "mlflow"
-    model_name: str = Field("kfp-governance-model", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+    # Default: named after the data file and the label (``adult.csv.gz`` + ``loan`` → ``adult-loan``), so runs
+    # on unrelated data never share a champion.
+    model_name: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
     tracking_uri: str | None = None
     vertex: VertexSettings | None = None
 
@@ -311,6 +313,27 @@ class GovernanceConfig(_Strict):
     deployment: DeploymentPolicy = Field(default_factory=DeploymentPolicy)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     model_card: ModelCardConfig = Field(default_factory=ModelCardConfig)
+
+    @model_validator(mode="after")
+    def _name_the_model(self) -> GovernanceConfig:
+        if self.registry.model_name is None:
+            self.registry.model_name = default_model_name(self.data.uri, self.data.label)
+        return self
+
+
+def default_model_name(uri: str, label: str) -> str:
+    """A registry name from the data file and the label.
+
+    >>> default_model_name("gs://bucket/loans/adult.csv.gz", "loan")
+    'adult-loan'
+    >>> default_model_name("s3://b/Credit Data.parquet", "Default?")
+    'credit-data-default'
+    """
+    stem = uri.rstrip("/").rsplit("/", 1)[-1]
+    for ending in (".gz", ".bz2", ".zst", ".csv", ".parquet", ".pq", ".txt"):
+        stem = stem.removesuffix(ending)
+    slug = re.sub(r"[^a-z0-9]+", "-", f"{stem}-{label}".lower()).strip("-")
+    return (slug or "model")[:63].rstrip("-")
 
 
 def format_validation_error(err: ValidationError, source: str) -> str:

@@ -109,10 +109,11 @@ from pydantic import ValidationError
 
 from kfp_governance.config import FairnessConfig, ProtectedAttribute
 from kfp_governance.errors import ConfigError, DataError
-from kfp_governance.executors.evaluate_model import predict_scores
+from kfp_governance.executors.evaluate_model import check_comparable, predict_scores
 from kfp_governance.fairness.groups import Groups, distinct_values, shown, split_groups
 from kfp_governance.fairness.metrics import DATA_METRICS, MODEL_METRICS, assess, group_counts, worst
 from kfp_governance.hashing import sha256_file
+from kfp_governance.model_io import read_record
 from kfp_governance.tabular import read_split
 
 log = logging.getLogger(__name__)
@@ -320,6 +321,7 @@ def evaluate_fairness(model_dir: str | Path, train_path: str | Path, eval_path: 
     y_pred = (scores >= THRESHOLD).astype(np.int8)
     champion = None
     if champion_dir:
+        check_comparable(record, read_record(champion_dir))
         _, c_scores, c_record = predict_scores(champion_dir, evaluation, champion_sha256, what="eval split (champion)")
         champion = ((c_scores >= THRESHOLD).astype(np.int8), c_record)
     predicted = time.perf_counter()

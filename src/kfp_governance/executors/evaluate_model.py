@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from kfp_governance.errors import DataError
+from kfp_governance.errors import ConfigError, DataError
 from kfp_governance.hashing import sha256_file
 from kfp_governance.model_io import load_model, read_record
 from kfp_governance.tabular import features_and_label, read_split
@@ -96,6 +96,26 @@ def predict_scores(model_dir: str | Path, frame, expected_sha256: str | None = N
     return y, model.predict_proba(X)[:, 1], record
 
 
+def check_comparable(record: dict[str, Any], champion: dict[str, Any]) -> None:
+    """The champion answers the same question as the model: same label, positive label and features.
+
+    A champion trained for another problem cannot be compared (and replacing it
+    would change what clients must send): usually two problems share one
+    registry name.
+    """
+    mine = (record["label"], str(record["positive_label"]), list(record["features"]))
+    theirs = (champion.get("label"), str(champion.get("positive_label")), list(champion.get("features") or []))
+    if mine != theirs:
+        added = sorted(set(mine[2]) - set(theirs[2]))
+        missing = sorted(set(theirs[2]) - set(mine[2]))
+        raise ConfigError(
+            f"the champion (model {str(champion.get('model_sha256'))[:12]}) was trained for label {theirs[0]!r} = "
+            f"{theirs[1]!r} on {len(theirs[2])} features, this model for {mine[0]!r} = {mine[1]!r} on {len(mine[2])}"
+            + (f" (new: {added})" if added else "") + (f" (dropped: {missing})" if missing else ""),
+            fix="give this problem a registry name of its own (registry.model_name), or pin a comparable champion "
+                "(champion.model_uri)")
+
+
 def evaluate_model(model_dir: str | Path, eval_path: str | Path, *, expected_sha256: str | None = None,
                    champion_dir: str | Path | None = None, champion_sha256: str | None = None,
                    output_json: str | Path | None = None) -> EvaluationResult:
@@ -129,6 +149,7 @@ def evaluate_model(model_dir: str | Path, eval_path: str | Path, *, expected_sha
         prediction_counts={"positive": int(y_pred.sum()), "negative": int(len(y_pred) - y_pred.sum())},
     )
     if champion_dir:
+        check_comparable(record, read_record(champion_dir))
         c_y, c_score, c_record = predict_scores(champion_dir, frame, champion_sha256, what="eval split (champion)")
         champion_metrics = score(c_y, c_score)
         result.champion = {"model_sha256": c_record["model_sha256"], "estimator": c_record.get("estimator"),

@@ -349,7 +349,7 @@ class MlflowRegistry(Registry):
 
     def evidence(self, name: str, version: str) -> dict[str, Any]:
         mv = self._version(name, version)
-        if not mv.run_id:
+        if not mv.run_id or "evidence_uri" not in (mv.tags or {}):  # registered without evidence files
             return {}
         documents: dict[str, Any] = {}
         with tempfile.TemporaryDirectory(prefix="kfp-governance-evidence-") as scratch:
