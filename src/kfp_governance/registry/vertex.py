@@ -183,20 +183,13 @@ class VertexRegistry(Registry):
 
     def _call(self, what: str, fn, *args, **kwargs):
         """``fn(...)`` with a bounded retry on transient failures, then one clear RegistryError."""
-        last: BaseException | None = None
-        for attempt in range(self.attempts):
-            try:
-                return fn(*args, **kwargs)
-            except Exception as err:
-                if not _transient(err):
-                    raise
-                last = err
-                if attempt + 1 < self.attempts:
-                    time.sleep(self.backoff_s * (2 ** attempt))
-        raise RegistryError(
+        from kfp_governance.retry import call_with_retry
+
+        return call_with_retry(lambda: fn(*args, **kwargs), attempts=self.attempts, backoff_s=self.backoff_s,
+                               transient=_transient, exhausted=lambda last: RegistryError(
             f"Vertex AI registry at {self.where} (project {self.project}, {self.location}) is unreachable: "
             f"{what} failed {self.attempts} times ({type(last).__name__}: {str(last)[:200]})",
-            fix="check registry.vertex.api_endpoint / the network and the credentials, then retry") from None
+            fix="check registry.vertex.api_endpoint / the network and the credentials, then retry"))
 
     def _model_name(self, name: str) -> str:
         return f"projects/{self.project}/locations/{self.location}/models/{vertex_model_id(name)}"

@@ -91,24 +91,14 @@ class VertexEndpointBackend(ServingBackend):
         return aiplatform
 
     def _call(self, what: str, fn, *args, **kwargs):
-        import time
-
         from kfp_governance.registry.vertex import _transient
+        from kfp_governance.retry import call_with_retry
 
-        last: BaseException | None = None
-        for attempt in range(self.attempts):
-            try:
-                return fn(*args, **kwargs)
-            except Exception as err:
-                if not _transient(err):
-                    raise
-                last = err
-                if attempt + 1 < self.attempts:
-                    time.sleep(self.backoff_s * (2 ** attempt))
-        raise DeploymentError(
+        return call_with_retry(lambda: fn(*args, **kwargs), attempts=self.attempts, backoff_s=self.backoff_s,
+                               transient=_transient, exhausted=lambda last: DeploymentError(
             f"Vertex AI at {self.where} (project {self.project}, {self.location}) is unreachable: {what} failed "
             f"{self.attempts} times ({type(last).__name__}: {str(last)[:200]})",
-            fix="check serving.vertex.api_endpoint / the network and the credentials, then retry") from None
+            fix="check serving.vertex.api_endpoint / the network and the credentials, then retry"))
 
     def _resource(self, endpoint_id: str) -> str:
         return f"projects/{self.project}/locations/{self.location}/endpoints/{endpoint_id}"
