@@ -51,13 +51,11 @@ def _actor(registry, by: str) -> str:
     return by
 
 
-def _blessing_of(registry, name: str, version: str) -> tuple[bool, str, str | None, Path]:
-    """Whether the registered version was blessed, why not, its model sha256, and its downloaded folder."""
-    folder = registry.download(name, version, Path(tempfile.mkdtemp(prefix="kfp-governance-approve-")) / "model")
+def _blessing_of(registry, name: str, version: str) -> tuple[bool, str, str]:
+    """Whether the registered version was blessed (its tags), why not, and its model sha256."""
     target = registry.get_version(name, version)
     decision = (target.tags.get("gate.decision") or "").upper()
-    failed = target.tags.get("gate.failed_checks", "")
-    return decision == "BLESSED", failed, target.model_sha256, folder
+    return decision == "BLESSED", target.tags.get("gate.failed_checks", ""), target.model_sha256
 
 
 def register(app: typer.Typer) -> None:
@@ -155,11 +153,10 @@ def register(app: typer.Typer) -> None:
             previous = str(promotions[-1].details["replaced"])
             folder = registry.download(model, previous, Path(tempfile.mkdtemp(prefix="kfp-governance-")) / "model")
             target = registry.get_version(model, previous)
-            from kfp_governance.model_io import read_record
+            from kfp_governance.model_io import served_sha256
 
-            record = read_record(folder)
-            sha = record.get("skops_sha256") if (folder / "model.skops").is_file() else target.model_sha256
-            serving.start_canary(service, folder, version=previous, model_sha256=sha, percent=100)
+            serving.start_canary(service, folder, version=previous,
+                                 model_sha256=served_sha256(folder, target.model_sha256), percent=100)
             serving.promote(service)
             registry.set_alias(model, CHAMPION, previous)
             _record(registry, "rolled_back", model, current.version if current else None, actor,
@@ -173,7 +170,7 @@ def register(app: typer.Typer) -> None:
                                                         "champion).")],
               port: Annotated[int, typer.Option("--port")] = 8080, config: ConfigFile = None) -> None:
         """Serve a registered version in the foreground on 127.0.0.1 with the KServe model server."""
-        from kfp_governance.model_io import read_record
+        from kfp_governance.model_io import served_sha256
         from kfp_governance.registry.base import CHAMPION
         from kfp_governance.serving.local import serve as run_server
 
@@ -186,8 +183,7 @@ def register(app: typer.Typer) -> None:
                 raise GovernanceError(f"{name!r} has no version with alias {which!r}",
                                       fix="run the pipeline first, or name a version: MODEL@VERSION")
             folder = registry.download(name, target.version, Path(tempfile.mkdtemp()) / "model")
-            record = read_record(folder)
-            sha = record.get("skops_sha256") if (folder / "model.skops").is_file() else target.model_sha256
+            sha = served_sha256(folder, target.model_sha256)
             _console.print(f"serving {name} version {target.version} on http://127.0.0.1:{port} "
                            f"(v1: /v1/models/{name}:predict, v2: /v2/models/{name}/infer)", highlight=False)
             raise typer.Exit(run_server(folder, model_name=name, expected_sha256=sha, port=port,
@@ -220,7 +216,7 @@ def _deploy(cfg, registry, model: str, version: str, actor: str, eval_data: Path
     if eval_data is None:
         raise GovernanceError("approve needs --eval-data to judge the canary (the run's eval split, e.g. "
                               "<output>/.../load-data/eval_data)", fix="pass --eval-data, or --no-deploy")
-    blessed, failed, sha, _ = _blessing_of(registry, model, version)
+    blessed, failed, sha = _blessing_of(registry, model, version)
     eval_path = eval_data
     result = deploy_model(registry, open_serving(cfg), model_name=model, version=version, blessed=blessed,
                           blessing_reason=failed, eval_path=eval_path,

@@ -56,6 +56,15 @@ def _write_skops(estimator: Any, directory: Path) -> dict[str, str]:
     return {"skops_file": SKOPS_FILE, "skops_sha256": sha256_file(directory / SKOPS_FILE)}
 
 
+def served_sha256(directory: str | Path, registered_sha256: str) -> str:
+    """The sha256 a model server must find in the file it loads: ``model.skops`` (recorded at training) when the
+    folder has one, else ``model.joblib``'s, the registered hash."""
+    directory = Path(directory)
+    if (directory / "model.skops").is_file():
+        return read_record(directory).get("skops_sha256", "")
+    return registered_sha256
+
+
 def read_record(directory: str | Path) -> dict[str, Any]:
     """The model's record (``model_record.json``)."""
     path = Path(directory) / RECORD_FILE

@@ -8,6 +8,7 @@ for tools; :func:`render_text` for people.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from kfp_governance.errors import RegistryError
@@ -102,7 +103,7 @@ def render_text(report: dict[str, Any]) -> str:
                 lines.append(f"   {record['at']}  {record['action']:<15} by {record['actor']}: {record['reason']}")
         elif isinstance(content, dict):
             for key, value in content.items():
-                text = value if isinstance(value, str) else __import__("json").dumps(value, default=str)
+                text = value if isinstance(value, str) else json.dumps(value, default=str)
                 lines.append(f"   {key}: {text if len(text) < 300 else text[:297] + '...'}")
         else:
             lines.append(f"   {content}")

@@ -35,11 +35,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from kfp_governance.config import DeploymentPolicy, ProtectedAttribute
 from kfp_governance.deploy import alerts, judge
-from kfp_governance.errors import DeploymentError
-from kfp_governance.model_io import verify_model
+from kfp_governance.errors import DeploymentError, EvidenceError
+from kfp_governance.model_io import load_model, read_record, served_sha256
 from kfp_governance.registry.base import CHAMPION, AuditRecord, ModelVersion, Registry
 from kfp_governance.serving.base import Endpoint, ServingBackend
 
@@ -109,7 +110,6 @@ def deploy_model(registry: Registry, serving: ServingBackend, *, model_name: str
     :class:`DeploymentError` for what a user must fix; a failed canary is not an
     error: it is rolled back and reported in the result.
     """
-    from kfp_governance.model_io import read_record
     from kfp_governance.tabular import read_split
 
     policy = policy if isinstance(policy, DeploymentPolicy) else DeploymentPolicy.model_validate(dict(policy))
@@ -144,25 +144,21 @@ def deploy_model(registry: Registry, serving: ServingBackend, *, model_name: str
     folder = Path(workdir or tempfile.mkdtemp(prefix="kfp-governance-deploy-"))
     model_dir = registry.download(model_name, version, folder / f"v{version}")
     try:
-        verify_model(model_dir, target.model_sha256)
-    except Exception as err:
+        artifact = load_model(model_dir, target.model_sha256)  # the scorer of the smoke test, hash-checked once
+    except EvidenceError as err:
         record("deploy_skipped", f"refused: {err}")
         raise DeploymentError(f"version {version} of {model_name!r}: {err}",
                               fix="the registered files changed after registration: register the model again") from None
 
-    record_file = read_record(model_dir)
-    served_sha256 = record_file.get("skops_sha256") if (model_dir / "model.skops").is_file() else target.model_sha256
-    rollout = serving.start_canary(service, model_dir, version=version, model_sha256=served_sha256,
+    features = read_record(model_dir)["features"]
+    rollout = serving.start_canary(service, model_dir, version=version,
+                                   model_sha256=served_sha256(model_dir, target.model_sha256),
                                    percent=policy.canary_percent)
     record("canary_started", f"{policy.canary_percent}% of the traffic", endpoint=rollout.canary.url if rollout.canary
            else None, champion=champion.version if champion else None)
 
-    from kfp_governance.model_io import load_model
-
     ask = predictor or _http_predictor
     frame = read_split(eval_path, "eval split")
-    features = record_file["features"]
-    artifact = load_model(model_dir, target.model_sha256)
     smoke_rows = frame.iloc[: policy.smoke_rows]
     expected = artifact.predict_proba(smoke_rows[features])[:, 1]
     stages = [judge.smoke(ask(rollout.canary), smoke_rows[features], expected=expected,
@@ -170,7 +166,7 @@ def deploy_model(registry: Registry, serving: ServingBackend, *, model_name: str
     if stages[0].passed:
         rows = frame.iloc[: policy.analysis_rows]
         reference = ask(rollout.stable) if rollout.stable else (lambda batch: artifact.predict_proba(
-            __import__("pandas").DataFrame(batch, columns=features))[:, 1])
+            pd.DataFrame(batch, columns=features))[:, 1])
         stages.append(judge.analysis(
             ask(rollout.canary), reference, rows[features], groups=_groups(rows, attributes),
             max_error_rate=policy.max_error_rate, max_p99_latency_ms=policy.max_p99_latency_ms,

@@ -328,30 +328,25 @@ class KServeBackend(ServingBackend):
         return self._rollout(service, self._wait_ready(service, str(version)))
 
     def promote(self, service: str) -> Rollout:
-        isvc = self._require(service)
-        notes = isvc["metadata"].get("annotations", {}) or {}
-        if not notes.get(PREFIX + "canary-version"):
-            return self._rollout(service, isvc)  # promoted already (a retried call)
-        mode = notes.get(MODE_ANNOTATION, self.mode)
-        body = inference_service(service, namespace=self.namespace, storage_uri=notes[PREFIX + "canary-storage-uri"],
-                                 model_sha256=notes[PREFIX + "canary-sha256"], version=notes[PREFIX + "canary-version"],
-                                 mode=mode, runtime=self.runtime, allow_pickle=self.allow_pickle,
-                                 service_account=self.service_account)
-        self._patch(service, self._clearing(body, notes, mode))
-        return self._rollout(service, self._wait_ready(service, notes[PREFIX + "canary-version"]))
+        return self._settle(service, "canary")
 
     def rollback(self, service: str) -> Rollout:
+        return self._settle(service, "stable")
+
+    def _settle(self, service: str, role: str) -> Rollout:
+        """Leave only the ``role`` model (``canary``: promote; ``stable``: roll back) at 100%; a no-op when no canary
+        is recorded (a retried call)."""
         isvc = self._require(service)
         notes = isvc["metadata"].get("annotations", {}) or {}
         if not notes.get(PREFIX + "canary-version"):
             return self._rollout(service, isvc)
         mode = notes.get(MODE_ANNOTATION, self.mode)
-        body = inference_service(service, namespace=self.namespace, storage_uri=notes[PREFIX + "stable-storage-uri"],
-                                 model_sha256=notes[PREFIX + "stable-sha256"], version=notes[PREFIX + "stable-version"],
+        body = inference_service(service, namespace=self.namespace, storage_uri=notes[PREFIX + f"{role}-storage-uri"],
+                                 model_sha256=notes[PREFIX + f"{role}-sha256"], version=notes[PREFIX + f"{role}-version"],
                                  mode=mode, runtime=self.runtime, allow_pickle=self.allow_pickle,
                                  service_account=self.service_account)
         self._patch(service, self._clearing(body, notes, mode))
-        return self._rollout(service, self._wait_ready(service, notes[PREFIX + "stable-version"]))
+        return self._rollout(service, self._wait_ready(service, notes[PREFIX + f"{role}-version"]))
 
     @staticmethod
     def _clearing(body: dict[str, Any], notes: dict[str, Any], mode: str) -> dict[str, Any]:
